@@ -1,0 +1,61 @@
+"""The foundation stages as functions of (input paths, config) -> files; Snakemake scripts and the CLI call these."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from irsynth.csvfile import LINE
+from irsynth.effects import contrasts
+from irsynth.harmonise import arm_changes, harmonise_arms
+from irsynth.provenance import stamp, write_table
+from irsynth.reference import reference_table
+from irsynth.validate import load_evidence
+
+
+def _read(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+def _text_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Validated tables are re-read from CSV: restore blank text cells to '' (not NaN)."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if frame[column].dtype == object or str(frame[column].dtype).startswith("str"):
+            frame[column] = frame[column].fillna("")
+    return frame
+
+
+def validate(data_dir: Path, config: dict, out_dir: Path) -> None:
+    """Validate the data tables (raises DataError) and write them, typed, with their provenance."""
+    evidence = load_evidence(data_dir, config)
+    provenance = stamp(data_dir, config)
+    for name in ("arms", "pooled", "studies"):
+        frame = getattr(evidence, name).rename(columns={LINE: "data_line"})
+        write_table(frame, Path(out_dir, f"{name}.csv"), provenance)
+
+
+def harmonise(validated_dir: Path, data_dir: Path, config: dict, out_dir: Path) -> None:
+    """Harmonised arm values (with derivations) and per-arm change scores."""
+    arms = _text_columns(_read(Path(validated_dir, "arms.csv"))).rename(columns={"data_line": LINE})
+    studies = _text_columns(_read(Path(validated_dir, "studies.csv")))
+    values = harmonise_arms(arms, studies, config)
+    changes = arm_changes(values, config)
+    provenance = stamp(data_dir, config)
+    write_table(values, Path(out_dir, "arm_values.csv"), provenance)
+    write_table(changes, Path(out_dir, "arm_changes.csv"), provenance)
+
+
+def effects(changes_csv: Path, data_dir: Path, config: dict, out_csv: Path) -> None:
+    """Between-arm effect sizes (ROM, MD, SMD on end values and change scores)."""
+    changes = _text_columns(_read(changes_csv))
+    write_table(contrasts(changes, config), out_csv, stamp(data_dir, config))
+
+
+def reference(effects_csv: Path, data_dir: Path, config: dict, out_csv: Path) -> None:
+    """Frequentist random-effects reference per comparison, outcome, basis and measure."""
+    table = _read(effects_csv)
+    table["usable"] = table["usable"].astype(bool)
+    ref = config["reference"]
+    write_table(reference_table(table, ref["methods"], ref["tests"]), out_csv, stamp(data_dir, config))

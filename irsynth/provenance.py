@@ -1,0 +1,64 @@
+"""Provenance stamps: hashes of the data and config a result came from, package versions, atomic writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+DATA_FILES = ("arms.csv", "pooled.csv", "studies.csv")
+PACKAGES = ("irsynth", "numpy", "scipy", "pandas", "pandera", "pymare", "pymc", "arviz", "nutpie", "snakemake")
+
+
+def data_hash(data_dir: Path) -> str:
+    """SHA-256 over the bytes of the data tables, in a fixed order."""
+    digest = hashlib.sha256()
+    for name in DATA_FILES:
+        digest.update(name.encode())
+        digest.update(Path(data_dir, name).read_bytes())
+    return digest.hexdigest()
+
+
+def config_hash(config: dict) -> str:
+    """SHA-256 of the config as canonical JSON (key order and YAML formatting do not matter)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def stamp(data_dir: Path, config: dict) -> dict:
+    return {"data_hash": data_hash(data_dir), "config_hash": config_hash(config), "packages": package_versions()}
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename, so a killed run leaves no partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_table(frame: pd.DataFrame, path: Path, provenance: dict) -> None:
+    """Write a CSV and, beside it, `<name>.provenance.json` with the hashes it came from."""
+    write_atomic(path, frame.to_csv(index=False, lineterminator="\n", float_format="%.10g"))
+    meta = {"file": Path(path).name, "rows": len(frame), **provenance}
+    write_atomic(Path(path).with_suffix(".provenance.json"), json.dumps(meta, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,53 @@
+"""Controlled vocabularies of the data tables (documented in data/README.md)."""
+
+OUTCOMES = ("homa_ir", "fasting_insulin", "fasting_glucose")
+TIMEPOINTS = ("baseline", "end", "change")
+LIFESTYLE = ("none", "advice", "diet", "exercise", "diet_exercise")
+CONTROL_KINDS = ("placebo", "folic_acid", "none", "active")
+COMPONENTS = ("MI", "DCI", "MET", "diet", "exercise", "advice", "placebo", "folic_acid", "usual_care")
+
+# Units as printed, per outcome, mapped to the canonical unit and the factor that converts to it.
+# The insulin factor pmol/L -> uIU/mL is a config knob (insulin_pmol_per_uiu); None marks "use it".
+CANONICAL_UNIT = {"homa_ir": "index", "fasting_insulin": "uIU/mL", "fasting_glucose": "mmol/L"}
+UNITS = {
+    "homa_ir": {"": 1.0, "index": 1.0},
+    "fasting_insulin": {
+        "uIU/mL": 1.0, "µIU/mL": 1.0, "μIU/mL": 1.0, "mU/L": 1.0, "mIU/L": 1.0, "µU/mL": 1.0,
+        "pmol/L": None, "": 1.0,
+    },
+    "fasting_glucose": {"mmol/L": 1.0, "mg/dL": None},
+}
+GLUCOSE_MG_DL_PER_MMOL_L = 18.016
+
+# Quality flags a row may carry (semicolon-separated); data/README.md explains each.
+ARM_FLAGS = (
+    "non_randomised",
+    "dispersion_unlabelled",
+    "unit_not_printed",
+    "implausible_value",
+    "duplicate_report",
+    "possible_overlap",
+    "subgroup_only",
+    "homa2_not_homa1",
+    "dose_unclear",
+    "sign_inferred",
+    "timepoint_inferred",
+    "not_pcos",
+)
+POOLED_FLAGS = (
+    "sign_convention_not_stated",
+    "coi_manufacturer",
+    "k_for_outcome_not_stated",
+    "mixed_comparators",
+    "not_pcos",
+    "unit_garbled",
+    "withdrawn_review",
+    "secondary_source",
+    "conference_abstract",
+    "very_low_certainty",
+    "ci_incomplete",
+)
+MEASURES = ("SMD", "MD", "WMD", "ROM")
+ANALYSES = ("change", "post", "mixed", "unknown")
+
+RANDOMISED = ("yes", "no", "unclear")
