@@ -27,11 +27,11 @@ def _text_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def validate(data_dir: Path, config: dict, out_dir: Path) -> None:
-    """Validate the data tables (raises DataError) and write them, typed, with their provenance."""
+def validate(data_dir: Path, config: dict, out_dir: Path, tables=("arms", "pooled", "studies")) -> None:
+    """Validate the data tables (raises DataError) and write `tables`, typed, with their provenance."""
     evidence = load_evidence(data_dir, config)
     provenance = stamp(data_dir, config)
-    for name in ("arms", "pooled", "studies"):
+    for name in tables:
         frame = getattr(evidence, name).rename(columns={LINE: "data_line"})
         write_table(frame, Path(out_dir, f"{name}.csv"), provenance)
 

@@ -287,20 +287,26 @@ def _arm_row_rules(row, bounds, config):
         yield "control_kind", "arm receives no drug and no lifestyle change: say which control (placebo, folic_acid, none)"
 
 
+def _fmt(value) -> str:
+    if _missing(value) or value == "":
+        return "(blank)"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _arm_consistency(arms: pd.DataFrame, path: Path) -> list[Problem]:
+    """An arm's doses, lifestyle, control kind and duration must be the same on all its rows."""
     problems = []
     for (study, arm), group in arms.groupby(["study_id", "arm"], sort=False):
-        first = group.iloc[0]
         for column in ARM_ATTRIBUTES:
-            values = group[column]
-            same = values.isna().all() or (values.nunique(dropna=False) == 1)
-            if not same:
-                for _, row in group.iloc[1:].iterrows():
-                    if not (row[column] == first[column] or (_missing(row[column]) and _missing(first[column]))):
-                        problems.append(_row_problem(
-                            path, row, column,
-                            f"arm {study}/{arm} has {first[column]!r} on line {first[LINE]}: an arm's attributes must agree across its rows",
-                        ))
+            shown = group[column].map(_fmt)
+            if shown.nunique() == 1:
+                continue
+            usual = shown.value_counts().index[0]
+            for index in group.index[shown != usual]:
+                problems.append(_row_problem(
+                    path, group.loc[index], column,
+                    f"arm {study}/{arm} has {usual} on its other rows: an arm's attributes must agree across its rows",
+                ))
     return problems
 
 

@@ -1,0 +1,41 @@
+# `make run` builds the environment if needed and runs the whole pipeline; `make test` runs the fast tests.
+SHELL := /bin/bash
+VENV := .venv
+# The first Python 3.12/3.13 that actually runs (pyenv shims of other versions fail the check and are skipped).
+PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 python3.13 \
+	$$HOME/.pyenv/versions/3.13*/bin/python3.13; do \
+	$$p -c 'import sys; sys.exit(sys.version_info[:2] not in ((3, 12), (3, 13)))' 2>/dev/null && { echo $$p; break; }; done)
+CORES ?= 2
+PYTEST_ARGS ?=
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.cache/pytensor
+
+.PHONY: run test test-all dry-run lint clean env
+
+run: env
+	snakemake --cores $(CORES)
+
+dry-run: env
+	snakemake --cores $(CORES) -n
+
+test: env
+	@pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+test-all: PYTEST_ARGS += -m ""
+test-all: test
+
+lint: env
+	snakemake --lint
+
+env: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.12 or 3.13 is needed (pyenv: pyenv install 3.12)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r requirements.lock
+	$(VENV)/bin/pip install --quiet --no-deps -e .
+	touch $@
+
+clean:
+	rm -rf results .snakemake

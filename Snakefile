@@ -1,0 +1,25 @@
+# Living Bayesian evidence synthesis: inositol, lifestyle and insulin resistance in PCOS.
+# The Snakefile loads and validates config and data, then includes one rule file per stage.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/evidence.smk"
+
+
+rule all:
+    input:
+        expand("results/validated/{table}.csv", table=["arms", "pooled", "studies"]),
+        rules.harmonise.output,
+        rules.effects.output,
+        rules.reference.output,
+    default_target: True

@@ -1,0 +1,54 @@
+"""Shared fixtures: a private copy of the bundled data and config, and small CSV editing helpers."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+
+from irsynth.config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def config():
+    return load_config(ROOT / "config" / "config.yaml")
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    """A writable copy of the bundled data tables."""
+    target = tmp_path / "data"
+    target.mkdir()
+    for name in ("arms.csv", "pooled.csv", "studies.csv"):
+        shutil.copy(ROOT / "data" / name, target / name)
+    return target
+
+
+def read_rows(path: Path) -> tuple[list[str], list[dict]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames), list(reader)
+
+
+def write_rows(path: Path, header: list[str], rows: list[dict]) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def edit_row(path: Path, index: int, **changes) -> int:
+    """Change cells of data row `index` (0-based); return its line number in the file (header = line 1)."""
+    header, rows = read_rows(path)
+    rows[index].update(changes)
+    write_rows(path, header, rows)
+    return index + 2
+
+
+def find_row(path: Path, **match) -> int:
+    _, rows = read_rows(path)
+    return next(i for i, row in enumerate(rows) if all(row[k] == v for k, v in match.items()))

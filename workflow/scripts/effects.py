@@ -1,0 +1,7 @@
+from pathlib import Path
+
+from irsynth import pipeline
+
+pipeline.effects(
+    Path(snakemake.input.changes), Path(snakemake.params.data_dir), snakemake.config, Path(snakemake.output[0])
+)
