@@ -1,0 +1,136 @@
+"""The Snakemake workflow end to end, in a private copy of the repository's workflow and data."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import ROOT, edit_row, find_row
+from malformed import CASES
+
+from irsynth.cli import main as cli_main
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    bindir = str(Path(sys.executable).parent)
+    env = {"PATH": f"{bindir}:/usr/bin:/bin", "HOME": str(workdir)}
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "1", *args],
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=600,
+    )
+
+
+def digest(folder: Path) -> dict[str, tuple[str, int]]:
+    """Content hash and modification time of every file under `folder`."""
+    return {
+        str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    """A copy of the workflow with a complete run of the bundled data in results/."""
+    work = tmp_path_factory.mktemp("workflow")
+    shutil.copy(ROOT / "Snakefile", work)
+    for folder in ("workflow", "config", "data"):
+        shutil.copytree(ROOT / folder, work / folder)
+    run = snakemake(work)
+    assert run.returncode == 0, run.stderr
+    return work
+
+
+@pytest.fixture
+def fresh_data(workspace):
+    """Restore the bundled data in the workspace after a test edits it."""
+    yield workspace / "data"
+    for name in ("arms.csv", "pooled.csv", "studies.csv"):
+        shutil.copy(ROOT / "data" / name, workspace / "data" / name)
+
+
+EXPECTED = [
+    "validated/arms.csv", "validated/pooled.csv", "validated/studies.csv", "harmonised/arm_values.csv",
+    "harmonised/arm_changes.csv", "effects/contrasts.csv", "reference/random_effects.csv",
+]
+
+
+def test_run_writes_every_table_with_its_provenance(workspace):
+    for name in EXPECTED:
+        path = workspace / "results" / name
+        meta = json.loads(path.with_suffix(".provenance.json").read_text())
+        assert len(meta["data_hash"]) == 64 and len(meta["config_hash"]) == 64
+        assert meta["rows"] == len(pd.read_csv(path))
+        assert meta["packages"]["pymc"].startswith("6.")
+
+
+def test_harmonised_values_carry_derivations(workspace):
+    values = pd.read_csv(workspace / "results/harmonised/arm_values.csv", keep_default_na=False)
+    nehra = values[values.study_id == "Nehra2017"]
+    assert nehra["derivation"].str.contains("SD .* = SE .* x sqrt\\(30\\)").all()
+    assert (values.loc[~values["usable"], "reason"] != "").all()
+
+
+def test_second_run_does_nothing(workspace):
+    before = digest(workspace / "results")
+    run = snakemake(workspace)
+    assert run.returncode == 0 and "Nothing to be done" in run.stdout + run.stderr
+    assert digest(workspace / "results") == before
+
+
+def test_dry_run_shows_the_dag(workspace):
+    run = snakemake(workspace, "-n", "--forceall")
+    for rule in ("validate", "harmonise", "effects", "reference"):
+        assert rule in run.stdout
+
+
+def _jobs(run: subprocess.CompletedProcess) -> set[str]:
+    stats = run.stdout.split("Job stats:")[1].split("total")[0]
+    return {line.split()[0] for line in stats.splitlines()[3:] if line.strip()} - {"all"}
+
+
+def test_editing_a_pooled_row_reruns_only_pooled_validation(workspace, fresh_data):
+    edit_row(fresh_data / "pooled.csv", find_row(fresh_data / "pooled.csv", source_id="Zeng2018"), notes="edited")
+    assert _jobs(snakemake(workspace, "-n")) == {"validate"}
+    run = snakemake(workspace, "-n")
+    assert "table=pooled" in run.stdout and "table=arms" not in run.stdout
+
+
+def test_editing_a_trial_reruns_the_arm_stages(workspace, fresh_data):
+    edit_row(fresh_data / "arms.csv", find_row(fresh_data / "arms.csv", study_id="Nehra2017", arm="MI",
+                                               timepoint="end"), notes="re-checked")
+    assert _jobs(snakemake(workspace, "-n")) == {"validate", "harmonise", "effects", "reference"}
+
+
+def test_touching_data_without_change_reruns_nothing(workspace):
+    (workspace / "data" / "arms.csv").touch()
+    assert "Nothing to be done" in snakemake(workspace, "-n").stdout
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_stops_the_workflow_and_keeps_results(case, workspace, fresh_data):
+    _, break_data, (file, _, text) = case
+    before = digest(workspace / "results")
+    break_data(fresh_data)
+    run = snakemake(workspace)
+    assert run.returncode != 0
+    assert file in run.stderr and text in run.stderr and "results/ is unchanged" in run.stderr
+    assert digest(workspace / "results") == before
+
+
+def test_cli_computes_effects_from_any_data_folder(data_dir, tmp_path, capsys):
+    assert cli_main(["effects", str(data_dir), str(tmp_path / "out")]) == 0
+    table = pd.read_csv(tmp_path / "out/reference/random_effects.csv")
+    assert {"comparison", "outcome", "measure", "estimate"} <= set(table.columns)
+
+
+def test_cli_check_reports_problems_and_exits_1(data_dir, capsys):
+    edit_row(data_dir / "arms.csv", 0, sd="0", se="")
+    assert cli_main(["check", str(data_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "arms.csv, line 2, column 'sd'" in err and "SD must be > 0" in err
