@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +14,22 @@ from irsynth.harmonise import arm_changes, harmonise_arms
 from irsynth.provenance import stamp, write_table
 from irsynth.reference import reference_table
 from irsynth.validate import load_evidence
+
+
+@contextlib.contextmanager
+def log_to(path: str):
+    """Send what a stage prints (and any traceback) to the rule's log file."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        try:
+            yield
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+            raise
+        finally:
+            sys.stdout.flush()
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -34,6 +52,7 @@ def validate(data_dir: Path, config: dict, out_dir: Path, tables=("arms", "poole
     for name in tables:
         frame = getattr(evidence, name).rename(columns={LINE: "data_line"})
         write_table(frame, Path(out_dir, f"{name}.csv"), provenance)
+        print(f"{name}: {len(frame)} rows valid")
 
 
 def harmonise(validated_dir: Path, data_dir: Path, config: dict, out_dir: Path) -> None:
@@ -45,12 +64,18 @@ def harmonise(validated_dir: Path, data_dir: Path, config: dict, out_dir: Path) 
     provenance = stamp(data_dir, config)
     write_table(values, Path(out_dir, "arm_values.csv"), provenance)
     write_table(changes, Path(out_dir, "arm_changes.csv"), provenance)
+    unused = values[~values["usable"]]
+    print(f"{len(values)} arm values, {len(values) - len(unused)} usable; not used:")
+    for row in unused.itertuples():
+        print(f"  data line {row.data_line}: {row.study_id}/{row.arm} {row.outcome} {row.timepoint}: {row.reason}")
 
 
 def effects(changes_csv: Path, data_dir: Path, config: dict, out_csv: Path) -> None:
     """Between-arm effect sizes (ROM, MD, SMD on end values and change scores)."""
     changes = _text_columns(_read(changes_csv))
-    write_table(contrasts(changes, config), out_csv, stamp(data_dir, config))
+    table = contrasts(changes, config)
+    write_table(table, out_csv, stamp(data_dir, config))
+    print(f"{len(table)} contrast rows, {int(table['usable'].sum())} usable")
 
 
 def reference(effects_csv: Path, data_dir: Path, config: dict, out_csv: Path) -> None:

@@ -8,6 +8,8 @@ rule validate:
     params:
         data_dir=str(DATA_DIR),
         settings=stage_config("validation", "units", "comparisons"),
+    log:
+        "results/logs/validate_{table}.log",
     script:
         "../scripts/validate.py"
 
@@ -22,5 +24,7 @@ rule harmonise:
     params:
         data_dir=str(DATA_DIR),
         settings=stage_config("units", "evidence", "harmonise"),
+    log:
+        "results/logs/harmonise.log",
     script:
         "../scripts/harmonise.py"

@@ -10,6 +10,8 @@ rule effects:
     params:
         data_dir=str(DATA_DIR),
         settings=stage_config("harmonise", "comparisons"),
+    log:
+        "results/logs/effects.log",
     script:
         "../scripts/effects.py"
 
@@ -26,5 +28,7 @@ rule reference:
     params:
         data_dir=str(DATA_DIR),
         settings=stage_config("reference"),
+    log:
+        "results/logs/reference.log",
     script:
         "../scripts/reference.py"

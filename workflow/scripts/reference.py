@@ -2,6 +2,7 @@ from pathlib import Path
 
 from irsynth import pipeline
 
-pipeline.reference(
-    Path(snakemake.input.effects), Path(snakemake.params.data_dir), snakemake.config, Path(snakemake.output[0])
-)
+with pipeline.log_to(snakemake.log[0]):
+    pipeline.reference(
+        Path(snakemake.input.effects), Path(snakemake.params.data_dir), snakemake.config, Path(snakemake.output[0])
+    )
