@@ -1,0 +1,97 @@
+"""Sampling and convergence gates shared by every model.
+
+`Sampler` compiles a PyMC model once (nutpie by default, PyMC's NUTS selectable) and samples it with new data as
+often as needed. `diagnostics` tabulates R-hat, bulk and tail ESS per parameter plus divergences and E-BFMI;
+`check_gates` compares them with config `sampling.gates` and raises `ConvergenceError` naming the model, the
+parameter and the figure (or returns the failures as warnings when `sampling.on_gate_failure` is "warn").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import arviz as az
+import nutpie
+import numpy as np
+import pandas as pd
+import pymc as pm
+
+
+class ConvergenceError(RuntimeError):
+    """A fit failed a convergence gate."""
+
+
+@dataclass
+class Sampler:
+    """A compiled model that can be re-sampled with new values of its `pm.Data` containers."""
+
+    model: pm.Model
+    settings: dict
+    _compiled: object = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self.settings["sampler"] == "nutpie":
+            self._compiled = nutpie.compile_pymc_model(self.model)
+
+    def sample(self, seed: int, **data):
+        s = self.settings
+        if s["sampler"] == "nutpie":
+            compiled = self._compiled.with_data(**data) if data else self._compiled
+            return nutpie.sample(
+                compiled, draws=s["draws"], tune=s["tune"], chains=s["chains"], cores=s["cores"], seed=seed,
+                target_accept=s["target_accept"], progress_bar=s.get("progress", False), save_warmup=False,
+            )
+        with self.model:
+            if data:
+                pm.set_data(data)
+            return pm.sample(
+                draws=s["draws"], tune=s["tune"], chains=s["chains"], cores=s["cores"], random_seed=seed,
+                target_accept=s["target_accept"], nuts_sampler="pymc", progressbar=s.get("progress", False),
+                compute_convergence_checks=False,
+            )
+
+
+def diagnostics(trace, var_names: list[str]) -> tuple[pd.DataFrame, dict]:
+    """Per-parameter R-hat and ESS (bulk, tail), and per-fit divergences and minimum E-BFMI."""
+    rhat = az.rhat(trace, var_names=var_names)
+    bulk = az.ess(trace, var_names=var_names, method="bulk")
+    tail = az.ess(trace, var_names=var_names, method="tail")
+    rows = []
+    for name in var_names:
+        r, b, t = (np.atleast_1d(ds[name].values).ravel() for ds in (rhat, bulk, tail))
+        labels = _element_labels(rhat[name])
+        rows += [
+            {"parameter": label, "r_hat": float(ri), "ess_bulk": float(bi), "ess_tail": float(ti)}
+            for label, ri, bi, ti in zip(labels, r, b, t)
+        ]
+    stats = trace["sample_stats"]
+    energy = stats["energy"].values
+    bfmi = np.square(np.diff(energy, axis=1)).mean(axis=1) / np.var(energy, axis=1)
+    per_fit = {"divergences": int(stats["diverging"].values.sum()), "bfmi_min": float(np.min(bfmi))}
+    return pd.DataFrame(rows), per_fit
+
+
+def _element_labels(array) -> list[str]:
+    if array.ndim == 0:
+        return [array.name]
+    index = array.to_series().index
+    return [f"{array.name}[{', '.join(map(str, np.atleast_1d(key)))}]" for key in index]
+
+
+def check_gates(table: pd.DataFrame, per_fit: dict, gates: dict, model_name: str, on_failure: str = "stop") -> list[str]:
+    """Messages for every gate a fit fails; raise ConvergenceError if any and `on_failure` is 'stop'."""
+    failures = []
+    for row in table.itertuples():
+        if not row.r_hat <= gates["r_hat_max"]:
+            failures.append(f"{model_name}: R-hat of {row.parameter} is {row.r_hat:.3f} (gate <= {gates['r_hat_max']})")
+        for kind in ("ess_bulk", "ess_tail"):
+            value = getattr(row, kind)
+            if not value >= gates["ess_min"]:
+                failures.append(f"{model_name}: {kind.replace('_', ' ')} ESS of {row.parameter} is {value:.0f} (gate >= {gates['ess_min']})")
+    if per_fit["divergences"] > gates["divergences_max"]:
+        failures.append(f"{model_name}: {per_fit['divergences']} divergent transitions (gate <= {gates['divergences_max']})")
+    if not per_fit["bfmi_min"] >= gates["bfmi_min"]:
+        failures.append(f"{model_name}: E-BFMI {per_fit['bfmi_min']:.2f} in a chain (gate >= {gates['bfmi_min']})")
+    if failures and on_failure == "stop":
+        raise ConvergenceError("convergence gate failed:\n  " + "\n  ".join(failures))
+    return failures
