@@ -14,6 +14,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/evidence.smk"
+include: "workflow/rules/models.smk"
 
 
 rule all:
@@ -22,4 +23,5 @@ rule all:
         rules.harmonise.output,
         rules.effects.output,
         rules.reference.output,
+        rules.fit_pairwise.output,
     default_target: True
