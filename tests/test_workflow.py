@@ -57,6 +57,7 @@ def fresh_data(workspace):
 EXPECTED = [
     "validated/arms.csv", "validated/pooled.csv", "validated/studies.csv", "harmonised/arm_values.csv",
     "harmonised/arm_changes.csv", "effects/contrasts.csv", "reference/random_effects.csv",
+    "models/pairwise/summary.csv", "models/pairwise/diagnostics.csv",
 ]
 
 
@@ -74,6 +75,14 @@ def test_harmonised_values_carry_derivations(workspace):
     nehra = values[values.study_id == "Nehra2017"]
     assert nehra["derivation"].str.contains("SD .* = SE .* x sqrt\\(30\\)").all()
     assert (values.loc[~values["usable"], "reason"] != "").all()
+
+
+def test_pairwise_summary_reports_exact_posteriors(workspace):
+    summary = pd.read_csv(workspace / "results/models/pairwise/summary.csv")
+    nehra = summary[(summary.comparison == "inositol_vs_metformin") & (summary.outcome == "homa_ir")]
+    assert set(nehra["parameter"]) == {"mu", "tau", "theta_new", "theta[Nehra2017]"}
+    assert (nehra["exact_q0.025"] < nehra["exact_q0.5"]).all() and (nehra["exact_q0.5"] < nehra["exact_q0.975"]).all()
+    assert nehra["method"].str.startswith("exact only").all()
 
 
 def test_second_run_does_nothing(workspace):
@@ -104,7 +113,7 @@ def test_editing_a_pooled_row_reruns_only_pooled_validation(workspace, fresh_dat
 def test_editing_a_trial_reruns_the_arm_stages(workspace, fresh_data):
     edit_row(fresh_data / "arms.csv", find_row(fresh_data / "arms.csv", study_id="Nehra2017", arm="MI",
                                                timepoint="end"), notes="re-checked")
-    assert _jobs(snakemake(workspace, "-n")) == {"validate", "harmonise", "effects", "reference"}
+    assert _jobs(snakemake(workspace, "-n")) == {"validate", "harmonise", "effects", "reference", "fit_pairwise"}
 
 
 def test_touching_data_without_change_reruns_nothing(workspace):
