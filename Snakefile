@@ -24,4 +24,5 @@ rule all:
         rules.effects.output,
         rules.reference.output,
         rules.fit_pairwise.output,
+        rules.fit_evidence.output,
     default_target: True

@@ -16,3 +16,32 @@ rule fit_pairwise:
         "results/logs/fit_pairwise.log",
     script:
         "../scripts/fit_pairwise.py"
+
+
+rule fit_evidence:
+    input:
+        pooled="results/validated/pooled.csv",
+        changes=rules.harmonise.output.changes,
+        effects=rules.effects.output[0],
+    output:
+        posterior="results/models/evidence/posterior.nc",
+        diagnostics="results/models/evidence/diagnostics.csv",
+        components=report(
+            "results/models/evidence/components.csv",
+            caption="../report/components.rst",
+            category="Inositol/lifestyle evidence model",
+        ),
+        decision=report(
+            "results/models/evidence/decision.csv",
+            caption="../report/decision.rst",
+            category="Inositol/lifestyle evidence model",
+        ),
+        evidence_set="results/models/evidence/evidence_set.csv",
+        headline="results/models/evidence/headline.json",
+    params:
+        data_dir=str(DATA_DIR),
+        settings=stage_config("evidence_model", "decision", "sampling", "comparisons"),
+    log:
+        "results/logs/fit_evidence.log",
+    script:
+        "../scripts/fit_evidence.py"

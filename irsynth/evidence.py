@@ -1,0 +1,199 @@
+"""Assembling the evidence model's data from the pipeline's tables, guarding overlap, and the decision layer.
+
+The evidence set is explicit in config (`evidence_model.pooled`: which pooled rows are used) and reported. The
+overlap guard refuses a set in which known trials would inform the model twice: two pooled rows for the same
+comparison and outcome, or a trial used at arm level that a used pooled row is known to include.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from models.evidence import COMPONENTS, MEASURE_CODES, EvidenceData
+
+CLASS_COMPONENTS = {
+    "MI": ["inositol"], "DCI": ["inositol"], "MET": ["metformin"],
+    "exercise": ["exercise"], "diet": ["diet"], "diet_exercise": ["diet", "exercise"], "advice": ["advice"],
+}
+SCENARIOS = {
+    "no change": [],
+    "inositol alone (lifestyle unchanged)": ["inositol"],
+    "lifestyle alone (diet + exercise)": ["diet", "exercise"],
+    "inositol + lifestyle": ["inositol", "diet", "exercise", "interaction"],
+    "metformin": ["metformin"],
+}
+
+
+class OverlapError(ValueError):
+    """The evidence set counts a trial twice."""
+
+
+def class_vector(arm_class: str) -> np.ndarray:
+    """Component indicator vector of an arm class such as 'MI+DCI', 'diet_exercise' or 'MI+diet'."""
+    parts = [] if arm_class == "control" else [c for piece in arm_class.split("+") for c in CLASS_COMPONENTS[piece]]
+    return np.array([1.0 if c in parts else 0.0 for c in COMPONENTS])
+
+
+def comparison_vector(comparison: str, config: dict) -> np.ndarray:
+    spec = config["comparisons"][comparison]
+    return class_vector(spec["treatment"][0]) - class_vector(spec["comparator"][0])
+
+
+def select_pooled(pooled: pd.DataFrame, config: dict) -> pd.DataFrame:
+    """The pooled rows named in config `evidence_model.pooled`, each found exactly once and usable."""
+    rows = []
+    for entry in config["evidence_model"]["pooled"]:
+        match = pooled[(pooled["source_id"] == entry["source_id"]) & (pooled["outcome"] == entry["outcome"])]
+        for key in ("analysis", "comparison"):
+            if key in entry:
+                match = match[match[key] == entry[key]]
+        if len(match) != 1:
+            raise ValueError(f"evidence_model.pooled entry {entry} matches {len(match)} rows of pooled.csv (need 1)")
+        row = match.iloc[0]
+        if pd.isna(row["ci_low"]) or pd.isna(row["ci_high"]):
+            raise ValueError(f"pooled row {entry} has no complete CI and cannot be used")
+        rows.append(row)
+    return pd.DataFrame(rows).reset_index(drop=True)
+
+
+def check_overlap(used_pooled: pd.DataFrame, arm_studies: list[str]) -> None:
+    """Refuse an evidence set that counts a trial twice (see module docstring)."""
+    problems = []
+    for (comparison, outcome), group in used_pooled.groupby(["comparison", "outcome"]):
+        if len(group) > 1:
+            problems.append(f"{comparison}/{outcome}: pooled sources {', '.join(group['source_id'])} are used together; "
+                            "their included trials overlap or are unknown: use one")
+    for row in used_pooled.itertuples():
+        included = {s.strip() for s in str(row.included_study_ids or "").split(";") if s.strip()}
+        for study in sorted(included & set(arm_studies)):
+            problems.append(f"{study} is used at arm level and is included in pooled source {row.source_id} ({row.outcome})")
+    if problems:
+        raise OverlapError("evidence set counts trials twice:\n  " + "\n  ".join(problems))
+
+
+def evidence_data(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: pd.DataFrame, config: dict) -> EvidenceData:
+    settings = config["evidence_model"]
+    outcomes = list(settings["outcomes"])
+    index = {o: i for i, o in enumerate(outcomes)}
+    used = select_pooled(pooled, config)
+    used = used[used["outcome"].isin(outcomes)]
+    arms = contrasts[
+        contrasts["usable"] & (contrasts["basis"] == "change") & (contrasts["measure"] == "ROM")
+        & contrasts["outcome"].isin(outcomes)
+    ] if settings["use_arm_contrasts"] else contrasts.iloc[0:0]
+    check_overlap(used, arms["study_id"].tolist())
+    controls = changes[(changes["arm_class"] == "control") & changes["log_ratio_var"].notna() & changes["outcome"].isin(outcomes)]
+    baseline = changes[changes["outcome"].isin(outcomes) & changes["baseline_mean"].notna() & changes["baseline_sd"].notna()]
+    cv_hat, base_hat = [], []
+    for outcome in outcomes:
+        rows = baseline[(baseline["outcome"] == outcome) & baseline["unit_known"].astype(bool)]
+        if rows.empty:
+            raise ValueError(f"no usable baseline arm for {outcome}: the SMD/MD measurement model has no anchor")
+        cv_hat.append(float(np.median(rows["baseline_sd"] / rows["baseline_mean"])))
+        base_hat.append(float(np.median(rows["baseline_mean"])))
+    se = (used["ci_high"] - used["ci_low"]) / (2 * stats.norm.ppf(0.975))
+    return EvidenceData(
+        outcomes=outcomes,
+        pooled_labels=[f"{r.source_id}:{r.outcome}" for r in used.itertuples()],
+        pooled_x=np.array([comparison_vector(c, config) for c in used["comparison"]]).reshape(-1, len(COMPONENTS)),
+        pooled_outcome=used["outcome"].map(index).to_numpy(int),
+        pooled_measure=used["measure"].map(MEASURE_CODES).to_numpy(int),
+        pooled_est=used["estimate"].to_numpy(float),
+        pooled_se=se.to_numpy(float),
+        arm_labels=[f"{r.study_id}:{r.outcome}" for r in arms.itertuples()],
+        arm_x=np.array([comparison_vector(c, config) for c in arms["comparison"]]).reshape(-1, len(COMPONENTS)),
+        arm_outcome=arms["outcome"].map(index).to_numpy(int),
+        arm_y=arms["yi"].to_numpy(float),
+        arm_se=np.sqrt(arms["vi"].to_numpy(float)),
+        drift_labels=[f"{r.study_id}/{r.arm}:{r.outcome}" for r in controls.itertuples()],
+        drift_outcome=controls["outcome"].map(index).to_numpy(int),
+        drift_y=controls["log_ratio"].to_numpy(float),
+        drift_se=np.sqrt(controls["log_ratio_var"].to_numpy(float)),
+        cv_hat=np.array(cv_hat),
+        base_hat=np.array(base_hat),
+    )
+
+
+def scenario_effects(d: np.ndarray, d_int: np.ndarray, drift: np.ndarray) -> dict[str, np.ndarray]:
+    """Posterior draws of the log change of HOMA-IR under each scenario (draws x ...), drift included."""
+    by_name = {c: d[:, i] for i, c in enumerate(COMPONENTS)}
+    by_name["interaction"] = d_int
+    return {name: drift + sum((by_name[p] for p in parts), np.zeros_like(drift)) for name, parts in SCENARIOS.items()}
+
+
+def decision_table(effects: dict[str, np.ndarray], profiles: list[dict], cutoffs: list[float],
+                   individual_sd: float, longest_weeks: float, seed: int) -> pd.DataFrame:
+    """Predicted HOMA-IR and P(HOMA-IR < cutoff) per scenario and profile, for the population mean and for a patient.
+
+    Population mean: HOMA_after = HOMA_0 exp(effect); patient: exp(effect + e), e ~ Normal(0, individual_sd),
+    the between-patient variation of the log change. Profiles longer than `longest_weeks` are marked.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for profile in profiles:
+        for scenario, draws in effects.items():
+            log_mean = np.log(profile["homa_ir"]) + draws
+            log_patient = log_mean + rng.normal(0.0, individual_sd, size=draws.shape)
+            row = {
+                "profile": profile["name"], "baseline_homa_ir": profile["homa_ir"], "scenario": scenario,
+                "duration_weeks": profile["duration_weeks"],
+                "extrapolation": profile["duration_weeks"] > longest_weeks,
+                "homa_ir_median": float(np.exp(np.median(log_mean))),
+                "homa_ir_q0.025": float(np.exp(np.quantile(log_mean, 0.025))),
+                "homa_ir_q0.975": float(np.exp(np.quantile(log_mean, 0.975))),
+            }
+            for cutoff in cutoffs:
+                row[f"p_mean_below_{cutoff:g}"] = float(np.mean(log_mean < np.log(cutoff)))
+                row[f"p_patient_below_{cutoff:g}"] = float(np.mean(log_patient < np.log(cutoff)))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def individual_sd(changes: pd.DataFrame, setting) -> float:
+    """Between-patient SD of the log change of HOMA-IR: config value, or the median change SD / baseline mean."""
+    if setting != "derive":
+        return float(setting)
+    rows = changes[(changes["outcome"] == "homa_ir") & changes["change_sd"].notna() & changes["baseline_mean"].notna()]
+    if rows.empty:
+        raise ValueError("decision.individual_sd_log = derive, but no usable HOMA-IR arm has a change SD")
+    return float(np.median(rows["change_sd"] / rows["baseline_mean"]))
+
+
+def prior_sd(priors: dict) -> dict[str, float]:
+    """Prior SD of d[c, o] for each outcome (HOMA-IR adds the glucose and gap terms)."""
+    return {
+        "homa_ir": float(np.sqrt(priors["component_sd"] ** 2 + priors["glucose_sd"] ** 2 + priors["gap_sd"] ** 2)),
+        "fasting_insulin": float(priors["component_sd"]),
+    }
+
+
+def component_summary(trace, priors: dict, meaningful: float) -> pd.DataFrame:
+    """Per component and outcome: ratio of means (posterior median, 95% CrI), P(any reduction), P(reduction >
+    `meaningful`), and prior-to-posterior contraction 1 - var_post/var_prior (near 0: the data say little)."""
+    d = trace.posterior["d"]
+    sd0 = prior_sd(priors)
+    rows = []
+    for component in d.component.values:
+        for outcome in d.outcome.values:
+            draws = d.sel(component=component, outcome=outcome).values.ravel()
+            rows.append(_effect_row({"component": str(component), "outcome": str(outcome)}, draws, meaningful,
+                                    1 - draws.var() / sd0[str(outcome)] ** 2))
+    contrast = d.sel(component="inositol") - d.sel(component="metformin")
+    for outcome in d.outcome.values:
+        draws = contrast.sel(outcome=outcome).values.ravel()
+        rows.append(_effect_row({"component": "inositol minus metformin", "outcome": str(outcome)}, draws, meaningful, np.nan))
+    return pd.DataFrame(rows)
+
+
+def _effect_row(ident: dict, draws: np.ndarray, meaningful: float, contraction: float) -> dict:
+    return {
+        **ident,
+        "ratio_median": float(np.exp(np.median(draws))),
+        "ratio_q0.025": float(np.exp(np.quantile(draws, 0.025))),
+        "ratio_q0.975": float(np.exp(np.quantile(draws, 0.975))),
+        "p_any_reduction": float(np.mean(draws < 0)),
+        f"p_reduction_over_{meaningful:g}": float(np.mean(draws < np.log(1 - meaningful))),
+        "contraction": float(contraction),
+    }
