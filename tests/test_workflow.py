@@ -57,7 +57,8 @@ def fresh_data(workspace):
 EXPECTED = [
     "validated/arms.csv", "validated/pooled.csv", "validated/studies.csv", "harmonised/arm_values.csv",
     "harmonised/arm_changes.csv", "effects/contrasts.csv", "reference/random_effects.csv",
-    "models/pairwise/summary.csv", "models/pairwise/diagnostics.csv",
+    "models/pairwise/summary.csv", "models/pairwise/diagnostics.csv", "models/evidence/components.csv",
+    "models/evidence/decision.csv", "models/evidence/diagnostics.csv", "models/evidence/evidence_set.csv",
 ]
 
 
@@ -85,6 +86,17 @@ def test_pairwise_summary_reports_exact_posteriors(workspace):
     assert nehra["method"].str.startswith("exact only").all()
 
 
+def test_evidence_model_answers_the_question(workspace):
+    headline = json.loads((workspace / "results/models/evidence/headline.json").read_text())
+    components = pd.DataFrame(headline["components"]).set_index(["component", "outcome"])
+    inositol = components.loc[("inositol", "homa_ir")]
+    assert 0 < inositol["ratio_q0.025"] < inositol["ratio_median"] < inositol["ratio_q0.975"]
+    decision = pd.DataFrame(headline["decision"])
+    assert set(decision["scenario"]) >= {"no change", "inositol alone (lifestyle unchanged)", "inositol + lifestyle"}
+    assert decision["p_patient_below_2.5"].between(0, 1).all()
+    assert decision.loc[decision["profile"] == "one year", "extrapolation"].all()
+
+
 def test_second_run_does_nothing(workspace):
     before = digest(workspace / "results")
     run = snakemake(workspace)
@@ -103,9 +115,9 @@ def _jobs(run: subprocess.CompletedProcess) -> set[str]:
     return {line.split()[0] for line in stats.splitlines()[3:] if line.strip()} - {"all"}
 
 
-def test_editing_a_pooled_row_reruns_only_pooled_validation(workspace, fresh_data):
+def test_editing_a_pooled_row_reruns_its_validation_and_the_evidence_model_only(workspace, fresh_data):
     edit_row(fresh_data / "pooled.csv", find_row(fresh_data / "pooled.csv", source_id="Zeng2018"), notes="edited")
-    assert _jobs(snakemake(workspace, "-n")) == {"validate"}
+    assert _jobs(snakemake(workspace, "-n")) == {"validate", "fit_evidence"}
     run = snakemake(workspace, "-n")
     assert "table=pooled" in run.stdout and "table=arms" not in run.stdout
 
@@ -113,7 +125,7 @@ def test_editing_a_pooled_row_reruns_only_pooled_validation(workspace, fresh_dat
 def test_editing_a_trial_reruns_the_arm_stages(workspace, fresh_data):
     edit_row(fresh_data / "arms.csv", find_row(fresh_data / "arms.csv", study_id="Nehra2017", arm="MI",
                                                timepoint="end"), notes="re-checked")
-    assert _jobs(snakemake(workspace, "-n")) == {"validate", "harmonise", "effects", "reference", "fit_pairwise"}
+    assert _jobs(snakemake(workspace, "-n")) == {"validate", "harmonise", "effects", "reference", "fit_pairwise", "fit_evidence"}
 
 
 def test_touching_data_without_change_reruns_nothing(workspace):
