@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from models.evidence import COMPONENTS, MEASURE_CODES, EvidenceData
+from models.evidence import COMPONENTS, MEASURE_CODES, EvidenceData, build_evidence_model
 
 CLASS_COMPONENTS = {
     "MI": ["inositol"], "DCI": ["inositol"], "MET": ["metformin"],
@@ -102,6 +102,7 @@ def evidence_data(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: pd.Dat
         pooled_measure=used["measure"].map(MEASURE_CODES).to_numpy(int),
         pooled_est=used["estimate"].to_numpy(float),
         pooled_se=se.to_numpy(float),
+        pooled_flags=used["flags"].fillna("").astype(str).tolist(),
         arm_labels=[f"{r.study_id}:{r.outcome}" for r in arms.itertuples()],
         arm_x=np.array([comparison_vector(c, config) for c in arms["comparison"]]).reshape(-1, len(COMPONENTS)),
         arm_outcome=arms["outcome"].map(index).to_numpy(int),
@@ -196,4 +197,98 @@ def _effect_row(ident: dict, draws: np.ndarray, meaningful: float, contraction: 
         "p_any_reduction": float(np.mean(draws < 0)),
         f"p_reduction_over_{meaningful:g}": float(np.mean(draws < np.log(1 - meaningful))),
         "contraction": float(contraction),
+    }
+
+
+LEFT_OUT_SE = 1e6
+
+
+def sensitivity_runs(data: EvidenceData, config: dict) -> list[tuple[str, str, dict]]:
+    """(kind, name, pm.Data overrides) of every sensitivity refit: alternative priors, evidence flagged for risk of
+    bias or conflicts of interest left out, and leave-one-out over pooled sources and arm-level studies."""
+    settings = config["evidence_model"]
+    runs = []
+    for overrides in settings["prior_sensitivity"]:
+        runs.append(("prior", ", ".join(f"{k} = {v:g}" for k, v in overrides.items()), {k: float(v) for k, v in overrides.items()}))
+    for flag in settings["sensitivity_exclude_flags"]:
+        mask = np.array([flag in flags.split(";") for flags in data.pooled_flags], dtype=bool)
+        if mask.any():
+            runs.append(("exclude flagged", f"without pooled rows flagged {flag}", {"pooled_se": np.where(mask, LEFT_OUT_SE, data.pooled_se)}))
+    for source in dict.fromkeys(label.split(":")[0] for label in data.pooled_labels):
+        mask = np.array([label.split(":")[0] == source for label in data.pooled_labels])
+        runs.append(("leave one out", f"without {source}", {"pooled_se": np.where(mask, LEFT_OUT_SE, data.pooled_se)}))
+    for study in dict.fromkeys(label.split(":")[0] for label in data.arm_labels):
+        mask = np.array([label.split(":")[0] == study for label in data.arm_labels])
+        runs.append(("leave one out", f"without {study}", {"arm_se": np.where(mask, LEFT_OUT_SE, data.arm_se)}))
+    return runs
+
+
+def headline_quantities(trace, decision: dict, individual_sd: float, seed: int) -> dict:
+    """The few numbers a sensitivity table compares: inositol's effect on HOMA-IR, versus metformin, lifestyle's,
+    and P(HOMA-IR < cut-off) for a patient of the first profile under inositol alone."""
+    d = trace.posterior["d"].sel(outcome="homa_ir")
+    inositol = d.sel(component="inositol").values.ravel()
+    lifestyle = (d.sel(component="diet") + d.sel(component="exercise")).values.ravel()
+    versus = (d.sel(component="inositol") - d.sel(component="metformin")).values.ravel()
+    homa = {name: trace.posterior[name].sel(outcome="homa_ir").values.reshape(inositol.size, -1) for name in ("d", "d_int", "drift")}
+    effects = scenario_effects(homa["d"], homa["d_int"].ravel(), homa["drift"].ravel())
+    table = decision_table({"x": effects["inositol alone (lifestyle unchanged)"]}, decision["profiles"][:1],
+                           [decision["cutoff"]], individual_sd, np.inf, seed)
+    return {
+        "inositol_ratio_median": float(np.exp(np.median(inositol))),
+        "inositol_ratio_q0.025": float(np.exp(np.quantile(inositol, 0.025))),
+        "inositol_ratio_q0.975": float(np.exp(np.quantile(inositol, 0.975))),
+        "p_inositol_reduces": float(np.mean(inositol < 0)),
+        "inositol_vs_metformin_ratio_median": float(np.exp(np.median(versus))),
+        "lifestyle_ratio_median": float(np.exp(np.median(lifestyle))),
+        f"p_patient_below_{decision['cutoff']:g}_inositol_alone": float(table.iloc[0][f"p_patient_below_{decision['cutoff']:g}"]),
+    }
+
+
+def run_evidence_model(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: pd.DataFrame, config: dict) -> dict:
+    """Fit the evidence model on the configured evidence set and derive every table the stage writes."""
+    from irsynth.fitting import Sampler, check_gates, diagnostics, predictive_checks
+
+    settings, decision, sampling = config["evidence_model"], config["decision"], config["sampling"]
+    data = evidence_data(pooled, contrasts, changes, config)
+    model = build_evidence_model(data, settings["priors"])
+    sampler = Sampler(model, sampling)
+    trace = sampler.sample(seed=sampling["seed"])
+    names = [n for n in ("d", "d_int", "drift", "cv", "base", "tau", "sigma_drift") if n in trace.posterior]
+    table, per_fit = diagnostics(trace, names)
+    warnings = check_gates(table, per_fit, sampling["gates"], "evidence model", sampling["on_gate_failure"])
+
+    post = trace.posterior
+    homa = {n: post[n].sel(outcome="homa_ir").values.reshape(post.sizes["chain"] * post.sizes["draw"], -1)
+            for n in ("d", "d_int", "drift")}
+    effects = scenario_effects(homa["d"], homa["d_int"].ravel(), homa["drift"].ravel())
+    arm_studies = [label.split(":")[0] for label in data.arm_labels]
+    used_arms = changes[changes["study_id"].isin(arm_studies)]
+    longest = float(used_arms["duration_weeks"].max()) if not used_arms.empty else 0.0
+    sd_individual = individual_sd(changes, decision["individual_sd_log"])
+    cutoffs = [decision["cutoff"], *decision["alternative_cutoffs"]]
+
+    sensitivity = [{"kind": "primary", "run": "primary analysis",
+                    **headline_quantities(trace, decision, sd_individual, sampling["seed"])}]
+    for kind, name, overrides in sensitivity_runs(data, config):
+        refit = sampler.sample(seed=sampling["seed"], **overrides)
+        refit_table, refit_fit = diagnostics(refit, names)
+        warnings += check_gates(refit_table, refit_fit, sampling["gates"], f"evidence model ({name})", sampling["on_gate_failure"])
+        sensitivity.append({"kind": kind, "run": name, **headline_quantities(refit, decision, sd_individual, sampling["seed"])})
+
+    checks, loo = predictive_checks(trace, model, sampling["seed"])
+    evidence_set = pd.DataFrame({
+        "kind": ["pooled"] * len(data.pooled_labels) + ["arm contrast"] * len(data.arm_labels)
+        + ["control-arm drift"] * len(data.drift_labels),
+        "label": data.pooled_labels + data.arm_labels + data.drift_labels,
+    })
+    return {
+        "trace": trace, "warnings": warnings, "diagnostics": table.assign(**per_fit),
+        "components": component_summary(trace, settings["priors"], decision["meaningful_reduction"]),
+        "decision": decision_table(effects, decision["profiles"], cutoffs, sd_individual, longest, sampling["seed"]),
+        "evidence_set": evidence_set, "checks": checks, "loo": loo, "sensitivity": pd.DataFrame(sensitivity),
+        "individual_sd_log": round(sd_individual, 6), "longest_trial_weeks": longest,
+        "log": (f"evidence model: {len(data.pooled_labels)} pooled rows, {len(data.arm_labels)} arm contrasts, "
+                f"{len(data.drift_labels)} control arms; {per_fit['divergences']} divergences; "
+                f"{len(sensitivity) - 1} sensitivity refits"),
     }

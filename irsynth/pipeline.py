@@ -107,60 +107,32 @@ def fit_pairwise(effects_csv: Path, data_dir: Path, config: dict, out_dir: Path)
 
 
 def fit_evidence(validated_dir: Path, changes_csv: Path, effects_csv: Path, data_dir: Path, config: dict, out_dir: Path) -> None:
-    """The inositol/lifestyle evidence model, its gates, component summaries and the decision table."""
+    """The inositol/lifestyle evidence model: fit, gates, checks, sensitivity refits, decision table, headline."""
     import json
 
-    from irsynth import evidence
-    from irsynth.fitting import Sampler, check_gates, diagnostics
-    from models.evidence import build_evidence_model
+    from irsynth.evidence import run_evidence_model
+    from irsynth.provenance import write_atomic
 
     pooled = _text_columns(_read(Path(validated_dir, "pooled.csv")))
     changes = _text_columns(_read(changes_csv))
     contrasts = _text_columns(_read(effects_csv))
     contrasts["usable"] = contrasts["usable"].astype(bool)
-    settings, decision = config["evidence_model"], config["decision"]
-    data = evidence.evidence_data(pooled, contrasts, changes, config)
-    model = build_evidence_model(data, settings["priors"])
-    trace = Sampler(model, config["sampling"]).sample(seed=config["sampling"]["seed"])
-    names = [n for n in ("d", "d_int", "drift", "cv", "base", "tau", "sigma_drift") if n in trace.posterior]
-    table, per_fit = diagnostics(trace, names)
-    warnings = check_gates(table, per_fit, config["sampling"]["gates"], "evidence model", config["sampling"]["on_gate_failure"])
+    result = run_evidence_model(pooled, contrasts, changes, config)
 
-    post = trace.posterior
-    homa = {name: post[name].sel(outcome="homa_ir").values.reshape(post.sizes["chain"] * post.sizes["draw"], -1)
-            for name in ("d", "d_int", "drift")}
-    effects = evidence.scenario_effects(homa["d"], homa["d_int"].ravel(), homa["drift"].ravel())
-    used_arms = changes[changes["study_id"].isin([label.split(":")[0] for label in data.arm_labels])]
-    longest = float(used_arms["duration_weeks"].max()) if not used_arms.empty else 0.0
-    cutoffs = [decision["cutoff"], *decision["alternative_cutoffs"]]
-    sd_individual = evidence.individual_sd(changes, decision["individual_sd_log"])
-    table_decision = evidence.decision_table(effects, decision["profiles"], cutoffs, sd_individual, longest, config["sampling"]["seed"])
-    components = evidence.component_summary(trace, settings["priors"], decision["meaningful_reduction"])
-
-    provenance = {**stamp(data_dir, config), "seed": config["sampling"]["seed"], "gate_warnings": warnings}
+    provenance = {**stamp(data_dir, config), "seed": config["sampling"]["seed"], "gate_warnings": result["warnings"]}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    trace.to_netcdf(out_dir / "posterior.nc", engine="h5netcdf")
-    write_table(table.assign(**per_fit), out_dir / "diagnostics.csv", provenance)
-    write_table(components, out_dir / "components.csv", provenance)
-    write_table(table_decision, out_dir / "decision.csv", provenance)
-    evidence_set = pd.DataFrame({
-        "kind": ["pooled"] * len(data.pooled_labels) + ["arm contrast"] * len(data.arm_labels) + ["control-arm drift"] * len(data.drift_labels),
-        "label": data.pooled_labels + data.arm_labels + data.drift_labels,
-    })
-    write_table(evidence_set, out_dir / "evidence_set.csv", provenance)
+    result["trace"].to_netcdf(out_dir / "posterior.nc", engine="h5netcdf")
+    for name in ("diagnostics", "components", "decision", "evidence_set", "checks", "loo", "sensitivity"):
+        write_table(result[name], out_dir / f"{name}.csv", provenance)
     headline = {
-        "components": json.loads(components.round(6).to_json(orient="records")),
-        "decision": json.loads(table_decision.round(6).to_json(orient="records")),
-        "individual_sd_log": round(sd_individual, 6),
-        "longest_trial_weeks": longest,
-        "evidence_set": evidence_set["label"].tolist(),
+        "components": json.loads(result["components"].round(6).to_json(orient="records")),
+        "decision": json.loads(result["decision"].round(6).to_json(orient="records")),
+        **{key: result[key] for key in ("individual_sd_log", "longest_trial_weeks")},
+        "evidence_set": result["evidence_set"]["label"].tolist(),
         **provenance,
     }
-    from irsynth.provenance import write_atomic
-
     write_atomic(out_dir / "headline.json", json.dumps(headline, indent=2, sort_keys=True) + "\n")
-    for message in warnings:
+    for message in result["warnings"]:
         print(f"WARNING (on_gate_failure: warn): {message}")
-    print(f"evidence model: {len(data.pooled_labels)} pooled rows, {len(data.arm_labels)} arm contrasts, "
-          f"{len(data.drift_labels)} control arms; {per_fit['divergences']} divergences")
+    print(result["log"])

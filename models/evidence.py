@@ -25,8 +25,9 @@ Arm-level contrasts (log ratio of change, study s):
 Control-arm drift (log end/baseline of a control arm a: regression to the mean, placebo response, advice):
     c_a ~ Normal(drift[o_a], sqrt(se_a^2 + sigma_drift^2)),  drift[o] ~ Normal(0, drift_sd),  sigma_drift ~ HalfNormal(drift_sd)
 
-Each likelihood term is present only when that kind of evidence exists; observations are `pm.Data`, so a compiled
-model is re-used with new values (simulation checks, leave-one-out).
+Each likelihood term is present only when that kind of evidence exists; observations and the prior scales in
+SENSITIVITY_PRIORS are `pm.Data`, so one compiled model serves simulation checks, leave-one-out (a left-out
+observation gets a standard error of 1e6) and prior-sensitivity refits.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ import pytensor.tensor as pt
 
 COMPONENTS = ("inositol", "metformin", "exercise", "diet", "advice")
 OUTCOMES = ("homa_ir", "fasting_insulin")
+# prior scales held in pm.Data, so that prior-sensitivity refits re-use the compiled model
+SENSITIVITY_PRIORS = ("component_sd", "glucose_sd", "interaction_sd", "tau_scale", "drift_sd")
 MEASURE_CODES = {"ROM": 0, "SMD": 1, "MD": 2, "WMD": 2}
 
 
@@ -53,6 +56,7 @@ class EvidenceData:
     pooled_measure: np.ndarray  # (n_pooled,) MEASURE_CODES
     pooled_est: np.ndarray
     pooled_se: np.ndarray
+    pooled_flags: list[str]
     arm_labels: list[str]
     arm_x: np.ndarray
     arm_outcome: np.ndarray
@@ -74,14 +78,15 @@ def build_evidence_model(data: EvidenceData, priors: dict) -> pm.Model:
         "contrast": data.arm_labels, "control_arm": data.drift_labels,
     }
     with pm.Model(coords=coords) as model:
-        d_insulin = pm.Normal("d_insulin", 0.0, priors["component_sd"], dims="component")
-        d_glucose = pm.Normal("d_glucose", 0.0, priors["glucose_sd"], dims="component")
+        scale = {name: pm.Data(name, float(priors[name])) for name in SENSITIVITY_PRIORS}
+        d_insulin = pm.Normal("d_insulin", 0.0, scale["component_sd"], dims="component")
+        d_glucose = pm.Normal("d_glucose", 0.0, scale["glucose_sd"], dims="component")
         d_gap = pm.Normal("d_gap", 0.0, priors["gap_sd"], dims="component")
         d = pm.Deterministic("d", pt.stack([d_insulin + d_glucose + d_gap, d_insulin], axis=1), dims=("component", "outcome"))
-        pm.Normal("d_int", 0.0, priors["interaction_sd"], dims="outcome")
+        pm.Normal("d_int", 0.0, scale["interaction_sd"], dims="outcome")
         cv = pm.LogNormal("cv", np.log(data.cv_hat), priors["cv_sd_log"], dims="outcome")
         base = pm.LogNormal("base", np.log(data.base_hat), priors["base_sd_log"], dims="outcome")
-        drift = pm.Normal("drift", 0.0, priors["drift_sd"], dims="outcome")
+        drift = pm.Normal("drift", 0.0, scale["drift_sd"], dims="outcome")
 
         if len(data.pooled_labels):
             x = pm.Data("pooled_x", data.pooled_x, dims=("pooled", "component"))
@@ -96,7 +101,7 @@ def build_evidence_model(data: EvidenceData, priors: dict) -> pm.Model:
             pm.Normal("pooled_obs", predicted, se, observed=est, dims="pooled")
 
         if len(data.arm_labels):
-            tau = pm.HalfNormal("tau", priors["tau_scale"], dims="outcome")
+            tau = pm.HalfNormal("tau", scale["tau_scale"], dims="outcome")
             eta = pm.Normal("eta", 0.0, 1.0, dims="contrast")
             x = pm.Data("arm_x", data.arm_x, dims=("contrast", "component"))
             o = data.arm_outcome
@@ -106,7 +111,7 @@ def build_evidence_model(data: EvidenceData, priors: dict) -> pm.Model:
             pm.Normal("arm_obs", theta, se, observed=y, dims="contrast")
 
         if len(data.drift_labels):
-            sigma_drift = pm.HalfNormal("sigma_drift", priors["drift_sd"])
+            sigma_drift = pm.HalfNormal("sigma_drift", scale["drift_sd"])
             o = data.drift_outcome
             se = pm.Data("drift_se", data.drift_se, dims="control_arm")
             y = pm.Data("drift_y", data.drift_y, dims="control_arm")

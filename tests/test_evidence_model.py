@@ -35,7 +35,7 @@ def synthetic_design() -> EvidenceData:
         pooled_labels=[f"p{i}" for i in range(len(pooled))],
         pooled_x=np.array([p[0] for p in pooled]), pooled_outcome=np.array([p[1] for p in pooled]),
         pooled_measure=np.array([p[2] for p in pooled]), pooled_est=np.zeros(len(pooled)),
-        pooled_se=np.array([p[3] for p in pooled]),
+        pooled_se=np.array([p[3] for p in pooled]), pooled_flags=[""] * len(pooled),
         arm_labels=[f"a{i}" for i in range(len(arms))], arm_x=np.array([a[0] for a in arms]),
         arm_outcome=np.array([a[1] for a in arms]), arm_y=np.zeros(len(arms)), arm_se=np.array([a[2] for a in arms]),
         drift_labels=["c0", "c1"], drift_outcome=np.array([0, 1]), drift_y=np.zeros(2), drift_se=np.array([0.1, 0.1]),

@@ -65,3 +65,19 @@ def test_bundled_evidence_data(data_dir, config):
     assert data.pooled_se[unfer] == pytest.approx((-0.025 + 1.145) / (2 * 1.959963984540054))
     assert set(data.arm_labels) == {"Nehra2017:homa_ir", "Nabi2018:fasting_insulin", "Vizza2016:fasting_insulin"}
     assert data.base_hat[0] == pytest.approx(np.median([4.18, 4.38]))
+
+
+def test_sensitivity_runs_cover_priors_flags_and_each_source(data_dir, config):
+    from irsynth.evidence import LEFT_OUT_SE, sensitivity_runs
+
+    evidence = load_evidence(data_dir, config)
+    changes = arm_changes(harmonise_arms(evidence.arms, evidence.studies, config), config)
+    data = evidence_data(evidence.pooled, contrasts(changes, config), changes, config)
+    runs = {name: (kind, overrides) for kind, name, overrides in sensitivity_runs(data, config)}
+    assert runs["component_sd = 1"] == ("prior", {"component_sd": 1.0})
+    kind, overrides = runs["without pooled rows flagged coi_manufacturer"]
+    left_out = [label for label, se in zip(data.pooled_labels, overrides["pooled_se"]) if se == LEFT_OUT_SE]
+    assert left_out == ["Unfer2017:homa_ir", "Unfer2017:fasting_insulin"]
+    kind, overrides = runs["without Nehra2017"]
+    assert kind == "leave one out" and overrides["arm_se"][data.arm_labels.index("Nehra2017:homa_ir")] == LEFT_OUT_SE
+    assert {f"without {s}" for s in ("Unfer2017", "Fatima2023", "Kite2019", "Vizza2016")} <= set(runs)

@@ -37,6 +37,13 @@ rule fit_evidence:
             category="Inositol/lifestyle evidence model",
         ),
         evidence_set="results/models/evidence/evidence_set.csv",
+        checks="results/models/evidence/checks.csv",
+        loo="results/models/evidence/loo.csv",
+        sensitivity=report(
+            "results/models/evidence/sensitivity.csv",
+            caption="../report/sensitivity.rst",
+            category="Inositol/lifestyle evidence model",
+        ),
         headline="results/models/evidence/headline.json",
     params:
         data_dir=str(DATA_DIR),
