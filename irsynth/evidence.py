@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from models.evidence import COMPONENTS, MEASURE_CODES, EvidenceData, build_evidence_model
+from models.evidence import COMPONENTS, COVARIATES, MEASURE_CODES, EvidenceData, build_evidence_model
 
 CLASS_COMPONENTS = {
     "MI": ["inositol"], "DCI": ["inositol"], "MET": ["metformin"],
@@ -108,6 +108,7 @@ def evidence_data(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: pd.Dat
         arm_outcome=arms["outcome"].map(index).to_numpy(int),
         arm_y=arms["yi"].to_numpy(float),
         arm_se=np.sqrt(arms["vi"].to_numpy(float)),
+        arm_covariates=arm_covariates(arms, changes, settings["regression"]).reshape(-1, len(COVARIATES)),
         drift_labels=[f"{r.study_id}/{r.arm}:{r.outcome}" for r in controls.itertuples()],
         drift_outcome=controls["outcome"].map(index).to_numpy(int),
         drift_y=controls["log_ratio"].to_numpy(float),
@@ -117,23 +118,46 @@ def evidence_data(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: pd.Dat
     )
 
 
-def scenario_effects(d: np.ndarray, d_int: np.ndarray, drift: np.ndarray) -> dict[str, np.ndarray]:
-    """Posterior draws of the log change of HOMA-IR under each scenario (draws x ...), drift included."""
+def covariates(duration_weeks: float, baseline_homa_ir: float | None, regression: dict) -> np.ndarray:
+    """Centred covariates of the inositol meta-regression (0 for an unknown baseline HOMA-IR)."""
+    homa = 0.0 if baseline_homa_ir is None or np.isnan(baseline_homa_ir) else np.log(baseline_homa_ir / regression["reference_homa_ir"])
+    return np.array([np.log(duration_weeks / regression["reference_duration_weeks"]), homa])
+
+
+def arm_covariates(arms: pd.DataFrame, changes: pd.DataFrame, regression: dict) -> np.ndarray:
+    """Per arm contrast: duration, and the mean baseline HOMA-IR of its two arms where reported."""
+    homa = changes[changes["outcome"] == "homa_ir"].set_index(["study_id", "arm"])["baseline_mean"]
+    duration = changes.drop_duplicates(["study_id", "arm"]).set_index(["study_id", "arm"])["duration_weeks"]
+    rows = []
+    for row in arms.itertuples():
+        keys = [(row.study_id, row.treatment_arm), (row.study_id, row.comparator_arm)]
+        baseline = np.nanmean([homa.get(k, np.nan) for k in keys]) if any(k in homa.index for k in keys) else np.nan
+        rows.append(covariates(float(duration[keys[0]]), baseline, regression))
+    return np.array(rows)
+
+
+def scenario_effects(d: np.ndarray, d_int: np.ndarray, drift: np.ndarray, inositol_shift=0.0) -> dict[str, np.ndarray]:
+    """Posterior draws of the log change of HOMA-IR under each scenario (draws x ...), drift included.
+
+    `inositol_shift` (draws) is the meta-regression's change of the inositol effect for a patient profile."""
     by_name = {c: d[:, i] for i, c in enumerate(COMPONENTS)}
+    by_name["inositol"] = by_name["inositol"] + inositol_shift
     by_name["interaction"] = d_int
     return {name: drift + sum((by_name[p] for p in parts), np.zeros_like(drift)) for name, parts in SCENARIOS.items()}
 
 
-def decision_table(effects: dict[str, np.ndarray], profiles: list[dict], cutoffs: list[float],
+def decision_table(effects_of, profiles: list[dict], cutoffs: list[float],
                    individual_sd: float, longest_weeks: float, seed: int) -> pd.DataFrame:
     """Predicted HOMA-IR and P(HOMA-IR < cutoff) per scenario and profile, for the population mean and for a patient.
 
+    `effects_of(profile)` gives the scenario draws of a profile (or pass one dict for every profile).
     Population mean: HOMA_after = HOMA_0 exp(effect); patient: exp(effect + e), e ~ Normal(0, individual_sd),
     the between-patient variation of the log change. Profiles longer than `longest_weeks` are marked.
     """
     rng = np.random.default_rng(seed)
     rows = []
     for profile in profiles:
+        effects = effects_of(profile) if callable(effects_of) else effects_of
         for scenario, draws in effects.items():
             log_mean = np.log(profile["homa_ir"]) + draws
             log_patient = log_mean + rng.normal(0.0, individual_sd, size=draws.shape)
@@ -254,14 +278,19 @@ def run_evidence_model(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: p
     model = build_evidence_model(data, settings["priors"])
     sampler = Sampler(model, sampling)
     trace = sampler.sample(seed=sampling["seed"])
-    names = [n for n in ("d", "d_int", "drift", "cv", "base", "tau", "sigma_drift") if n in trace.posterior]
+    names = [n for n in ("d", "d_int", "drift", "beta", "cv", "base", "tau", "sigma_drift") if n in trace.posterior]
     table, per_fit = diagnostics(trace, names)
     warnings = check_gates(table, per_fit, sampling["gates"], "evidence model", sampling["on_gate_failure"])
 
     post = trace.posterior
     homa = {n: post[n].sel(outcome="homa_ir").values.reshape(post.sizes["chain"] * post.sizes["draw"], -1)
             for n in ("d", "d_int", "drift")}
-    effects = scenario_effects(homa["d"], homa["d_int"].ravel(), homa["drift"].ravel())
+    beta = post["beta"].values.reshape(-1, len(COVARIATES))
+
+    def effects_of(profile):
+        shift = beta @ covariates(profile["duration_weeks"], profile["homa_ir"], settings["regression"])
+        return scenario_effects(homa["d"], homa["d_int"].ravel(), homa["drift"].ravel(), shift)
+
     arm_studies = [label.split(":")[0] for label in data.arm_labels]
     used_arms = changes[changes["study_id"].isin(arm_studies)]
     longest = float(used_arms["duration_weeks"].max()) if not used_arms.empty else 0.0
@@ -285,10 +314,22 @@ def run_evidence_model(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: p
     return {
         "trace": trace, "warnings": warnings, "diagnostics": table.assign(**per_fit),
         "components": component_summary(trace, settings["priors"], decision["meaningful_reduction"]),
-        "decision": decision_table(effects, decision["profiles"], cutoffs, sd_individual, longest, sampling["seed"]),
+        "decision": decision_table(effects_of, decision["profiles"], cutoffs, sd_individual, longest, sampling["seed"]),
+        "regression": regression_summary(trace, settings["priors"]["regression_sd"]),
         "evidence_set": evidence_set, "checks": checks, "loo": loo, "sensitivity": pd.DataFrame(sensitivity),
         "individual_sd_log": round(sd_individual, 6), "longest_trial_weeks": longest,
         "log": (f"evidence model: {len(data.pooled_labels)} pooled rows, {len(data.arm_labels)} arm contrasts, "
                 f"{len(data.drift_labels)} control arms; {per_fit['divergences']} divergences; "
                 f"{len(sensitivity) - 1} sensitivity refits"),
     }
+
+
+def regression_summary(trace, prior_sd_value: float) -> pd.DataFrame:
+    """Meta-regression coefficients of the inositol effect with their prior-to-posterior contraction."""
+    beta = trace.posterior["beta"]
+    rows = []
+    for name in beta.covariate.values:
+        draws = beta.sel(covariate=name).values.ravel()
+        rows.append({"covariate": str(name), "mean": float(draws.mean()), "q0.025": float(np.quantile(draws, 0.025)),
+                     "q0.975": float(np.quantile(draws, 0.975)), "contraction": float(1 - draws.var() / prior_sd_value**2)})
+    return pd.DataFrame(rows)

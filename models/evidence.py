@@ -19,8 +19,12 @@ Pooled evidence (a meta-analysis' estimate of the mean effect, on its own scale)
     cv[o]   ~ LogNormal(log cv_hat[o], cv_sd_log)      cv_hat: median SD/mean of the usable baseline arms
     base[o] ~ LogNormal(log base_hat[o], base_sd_log)  base_hat: median baseline mean of the usable arms
 
-Arm-level contrasts (log ratio of change, study s):
-    y_s ~ Normal(theta_s, se_s),  theta_s = Delta_s + tau[o_s] eta_s,  eta_s ~ Normal(0, 1),  tau[o] ~ HalfNormal(tau_scale)
+Arm-level contrasts (log ratio of change, study s), with meta-regression of the inositol effect on the study's
+centred covariates z_s (log duration / reference, log baseline HOMA-IR / reference; 0 where unknown):
+    y_s ~ Normal(theta_s, se_s),  theta_s = Delta_s + x[s, inositol] (beta . z_s) + tau[o_s] eta_s,
+    eta_s ~ Normal(0, 1),  tau[o] ~ HalfNormal(tau_scale),  beta ~ Normal(0, regression_sd)
+Pooled rows carry no covariates (their trials' durations and baselines are not recorded): they inform the effect
+at the reference covariate values.
 
 Control-arm drift (log end/baseline of a control arm a: regression to the mean, placebo response, advice):
     c_a ~ Normal(drift[o_a], sqrt(se_a^2 + sigma_drift^2)),  drift[o] ~ Normal(0, drift_sd),  sigma_drift ~ HalfNormal(drift_sd)
@@ -41,7 +45,8 @@ import pytensor.tensor as pt
 COMPONENTS = ("inositol", "metformin", "exercise", "diet", "advice")
 OUTCOMES = ("homa_ir", "fasting_insulin")
 # prior scales held in pm.Data, so that prior-sensitivity refits re-use the compiled model
-SENSITIVITY_PRIORS = ("component_sd", "glucose_sd", "interaction_sd", "tau_scale", "drift_sd")
+SENSITIVITY_PRIORS = ("component_sd", "glucose_sd", "interaction_sd", "tau_scale", "drift_sd", "regression_sd")
+COVARIATES = ("log_duration", "log_baseline_homa_ir")
 MEASURE_CODES = {"ROM": 0, "SMD": 1, "MD": 2, "WMD": 2}
 
 
@@ -62,6 +67,7 @@ class EvidenceData:
     arm_outcome: np.ndarray
     arm_y: np.ndarray
     arm_se: np.ndarray
+    arm_covariates: np.ndarray  # (n_contrasts, len(COVARIATES)), centred; 0 where unknown
     drift_labels: list[str]
     drift_outcome: np.ndarray
     drift_y: np.ndarray
@@ -75,7 +81,7 @@ def build_evidence_model(data: EvidenceData, priors: dict) -> pm.Model:
         raise ValueError(f"the evidence model's outcomes are {OUTCOMES}, got {data.outcomes}")
     coords = {
         "component": list(COMPONENTS), "outcome": data.outcomes, "pooled": data.pooled_labels,
-        "contrast": data.arm_labels, "control_arm": data.drift_labels,
+        "contrast": data.arm_labels, "control_arm": data.drift_labels, "covariate": list(COVARIATES),
     }
     with pm.Model(coords=coords) as model:
         scale = {name: pm.Data(name, float(priors[name])) for name in SENSITIVITY_PRIORS}
@@ -87,6 +93,7 @@ def build_evidence_model(data: EvidenceData, priors: dict) -> pm.Model:
         cv = pm.LogNormal("cv", np.log(data.cv_hat), priors["cv_sd_log"], dims="outcome")
         base = pm.LogNormal("base", np.log(data.base_hat), priors["base_sd_log"], dims="outcome")
         drift = pm.Normal("drift", 0.0, scale["drift_sd"], dims="outcome")
+        beta = pm.Normal("beta", 0.0, scale["regression_sd"], dims="covariate")
 
         if len(data.pooled_labels):
             x = pm.Data("pooled_x", data.pooled_x, dims=("pooled", "component"))
@@ -105,7 +112,9 @@ def build_evidence_model(data: EvidenceData, priors: dict) -> pm.Model:
             eta = pm.Normal("eta", 0.0, 1.0, dims="contrast")
             x = pm.Data("arm_x", data.arm_x, dims=("contrast", "component"))
             o = data.arm_outcome
-            theta = pm.Deterministic("theta", (x * d.T[o]).sum(axis=1) + tau[o] * eta, dims="contrast")
+            z = pm.Data("arm_covariates", data.arm_covariates, dims=("contrast", "covariate"))
+            modifier = x[:, COMPONENTS.index("inositol")] * (z * beta).sum(axis=1)
+            theta = pm.Deterministic("theta", (x * d.T[o]).sum(axis=1) + modifier + tau[o] * eta, dims="contrast")
             se = pm.Data("arm_se", data.arm_se, dims="contrast")
             y = pm.Data("arm_y", data.arm_y, dims="contrast")
             pm.Normal("arm_obs", theta, se, observed=y, dims="contrast")

@@ -9,7 +9,7 @@ import pytest
 from irsynth.fitting import Sampler
 from models.evidence import COMPONENTS, EvidenceData, build_evidence_model
 
-PRIORS = {"component_sd": 0.5, "glucose_sd": 0.1, "gap_sd": 0.05, "interaction_sd": 0.1, "tau_scale": 0.2,
+PRIORS = {"component_sd": 0.5, "glucose_sd": 0.1, "gap_sd": 0.05, "interaction_sd": 0.1, "tau_scale": 0.2, "regression_sd": 0.1,
           "drift_sd": 0.2, "cv_sd_log": 0.3, "base_sd_log": 0.3}
 
 
@@ -38,6 +38,7 @@ def synthetic_design() -> EvidenceData:
         pooled_se=np.array([p[3] for p in pooled]), pooled_flags=[""] * len(pooled),
         arm_labels=[f"a{i}" for i in range(len(arms))], arm_x=np.array([a[0] for a in arms]),
         arm_outcome=np.array([a[1] for a in arms]), arm_y=np.zeros(len(arms)), arm_se=np.array([a[2] for a in arms]),
+        arm_covariates=np.array([[0.0, 0.2], [-0.7, 0.0], [0.4, -0.3], [0.0, 0.0]]),
         drift_labels=["c0", "c1"], drift_outcome=np.array([0, 1]), drift_y=np.zeros(2), drift_se=np.array([0.1, 0.1]),
         cv_hat=np.array([0.53, 0.54]), base_hat=np.array([4.28, 15.0]),
     )

@@ -36,6 +36,7 @@ rule fit_evidence:
             caption="../report/decision.rst",
             category="Inositol/lifestyle evidence model",
         ),
+        regression="results/models/evidence/regression.csv",
         evidence_set="results/models/evidence/evidence_set.csv",
         checks="results/models/evidence/checks.csv",
         loo="results/models/evidence/loo.csv",
