@@ -25,4 +25,5 @@ rule all:
         rules.reference.output,
         rules.fit_pairwise.output,
         rules.fit_evidence.output,
+        rules.fit_network.output,
     default_target: True

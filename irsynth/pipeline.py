@@ -106,6 +106,20 @@ def fit_pairwise(effects_csv: Path, data_dir: Path, config: dict, out_dir: Path)
     print(f"{summary.groupby(['comparison', 'outcome']).ngroups} comparison x outcome groups; {len(traces)} MCMC fits")
 
 
+def fit_network(changes_csv: Path, data_dir: Path, config: dict, out_dir: Path) -> None:
+    """Network meta-analysis of arm-level log changes per outcome, with the network's description."""
+    from irsynth.network import fit_networks
+
+    changes = _text_columns(_read(changes_csv))
+    summary, description, diagnostics, warnings = fit_networks(changes, config["models"]["network"], config["sampling"])
+    provenance = {**stamp(data_dir, config), "seed": config["sampling"]["seed"], "gate_warnings": warnings}
+    for name, table in (("summary", summary), ("network", description), ("diagnostics", diagnostics)):
+        write_table(table, Path(out_dir, f"{name}.csv"), provenance)
+    for message in warnings:
+        print(f"WARNING (on_gate_failure: warn): {message}")
+    print(description.to_string(index=False))
+
+
 def fit_evidence(validated_dir: Path, changes_csv: Path, effects_csv: Path, data_dir: Path, config: dict, out_dir: Path) -> None:
     """The inositol/lifestyle evidence model: fit, gates, checks, sensitivity refits, decision table, headline."""
     import json

@@ -60,6 +60,7 @@ EXPECTED = [
     "models/pairwise/summary.csv", "models/pairwise/diagnostics.csv", "models/evidence/components.csv",
     "models/evidence/decision.csv", "models/evidence/diagnostics.csv", "models/evidence/evidence_set.csv",
     "models/evidence/checks.csv", "models/evidence/loo.csv", "models/evidence/sensitivity.csv",
+    "models/evidence/regression.csv", "models/network/summary.csv", "models/network/network.csv",
 ]
 
 
@@ -111,6 +112,12 @@ def test_same_inputs_and_seed_give_identical_summaries(workspace):
     assert outputs[0] == outputs[1]
 
 
+def test_network_is_described_honestly(workspace):
+    network = pd.read_csv(workspace / "results/models/network/network.csv", keep_default_na=False).set_index("outcome")
+    insulin = network.loc["fasting_insulin"]
+    assert insulin["connected_parts"] == 2 and "disconnected" in insulin["note"] and "no closed loop" in insulin["note"]
+
+
 def test_second_run_does_nothing(workspace):
     before = digest(workspace / "results")
     run = snakemake(workspace)
@@ -139,7 +146,7 @@ def test_editing_a_pooled_row_reruns_its_validation_and_the_evidence_model_only(
 def test_editing_a_trial_reruns_the_arm_stages(workspace, fresh_data):
     edit_row(fresh_data / "arms.csv", find_row(fresh_data / "arms.csv", study_id="Nehra2017", arm="MI",
                                                timepoint="end"), notes="re-checked")
-    assert _jobs(snakemake(workspace, "-n")) == {"validate", "harmonise", "effects", "reference", "fit_pairwise", "fit_evidence"}
+    assert _jobs(snakemake(workspace, "-n")) == {"validate", "harmonise", "effects", "reference", "fit_pairwise", "fit_evidence", "fit_network"}
 
 
 def test_touching_data_without_change_reruns_nothing(workspace):

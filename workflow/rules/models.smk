@@ -53,3 +53,23 @@ rule fit_evidence:
         "results/logs/fit_evidence.log",
     script:
         "../scripts/fit_evidence.py"
+
+
+rule fit_network:
+    input:
+        changes=rules.harmonise.output.changes,
+    output:
+        summary=report(
+            "results/models/network/summary.csv",
+            caption="../report/network.rst",
+            category="Network meta-analysis",
+        ),
+        network="results/models/network/network.csv",
+        diagnostics="results/models/network/diagnostics.csv",
+    params:
+        data_dir=str(DATA_DIR),
+        settings=stage_config("models", "sampling"),
+    log:
+        "results/logs/fit_network.log",
+    script:
+        "../scripts/fit_network.py"

@@ -1,0 +1,75 @@
+"""Network meta-analysis stage: arm-level log changes of every usable arm, per outcome, through models.network.
+
+Each study's arms become contrasts against its first arm in treatment order (the reference treatment first);
+multi-arm trials keep the covariance of their shared baseline arm. The network's edges, its connected parts and
+whether it has a closed loop (without one, consistency cannot be checked) are reported with the fit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from irsynth.fitting import Sampler, check_gates, diagnostics
+from models.network import build_network, closed_loops, multi_arm_contrasts
+
+
+def network_studies(changes: pd.DataFrame, outcome: str, reference: str) -> tuple[list[str], list[dict]]:
+    arms = changes[(changes["outcome"] == outcome) & changes["log_ratio_var"].notna()]
+    classes = sorted(set(arms["arm_class"]), key=lambda c: (c != reference, c))
+    index = {c: i for i, c in enumerate(classes)}
+    studies = []
+    for study, group in arms.groupby("study_id", sort=True):
+        group = group.assign(order=group["arm_class"].map(index)).sort_values("order")
+        if group["arm_class"].nunique() < 2:
+            continue
+        y, cov = multi_arm_contrasts(group["log_ratio"].to_numpy(float), group["log_ratio_var"].to_numpy(float))
+        studies.append({"name": study, "arms": group["order"].tolist(), "y": y, "cov": cov})
+    return classes, studies
+
+
+def _parts(pairs, n):
+    parent = list(range(n))
+
+    def root(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for a, b in pairs:
+        parent[root(a)] = root(b)
+    return len({root(i) for i in range(n)})
+
+
+def fit_networks(changes: pd.DataFrame, settings: dict, sampling: dict):
+    """(summary, network description, diagnostics, gate messages) for every outcome with a network to fit."""
+    summaries, descriptions, diags, messages = [], [], [], []
+    for outcome in settings["outcomes"]:
+        treatments, studies = network_studies(changes, outcome, settings["reference"])
+        if not studies:
+            descriptions.append({"outcome": outcome, "treatments": ";".join(treatments), "studies": 0,
+                                 "note": "no study with two usable arms: no network"})
+            continue
+        pairs = [(s["arms"][0], a) for s in studies for a in s["arms"][1:]]
+        notes = [] if closed_loops(pairs, len(treatments)) else ["no closed loop: consistency cannot be checked"]
+        if _parts(pairs, len(treatments)) > 1:
+            notes.append("network disconnected: effects of treatments not linked to the reference rest on the prior")
+        descriptions.append({
+            "outcome": outcome, "treatments": ";".join(treatments), "studies": len(studies),
+            "edges": ";".join(sorted({f"{treatments[a]} vs {treatments[b]}" for a, b in pairs})),
+            "connected_parts": _parts(pairs, len(treatments)),
+            "closed_loop": closed_loops(pairs, len(treatments)),
+            "note": "; ".join(notes),
+        })
+        model = build_network(treatments, studies, settings["effect_sd"], settings["tau_scale"])
+        trace = Sampler(model, sampling).sample(seed=sampling["seed"])
+        table, per_fit = diagnostics(trace, ["d_free", "tau"])
+        messages += check_gates(table, per_fit, sampling["gates"], f"network {outcome}", sampling["on_gate_failure"])
+        diags.append(table.assign(outcome=outcome, **per_fit))
+        d = trace.posterior["d"]
+        for treatment in treatments[1:]:
+            draws = d.sel(treatment=treatment).values.ravel()
+            summaries.append({"outcome": outcome, "treatment": treatment, "versus": treatments[0],
+                              "log_ratio_mean": float(draws.mean()),
+                              **{f"ratio_q{q:g}": float(np.exp(np.quantile(draws, q))) for q in (0.025, 0.5, 0.975)}})
+    return pd.DataFrame(summaries), pd.DataFrame(descriptions), (pd.concat(diags) if diags else pd.DataFrame()), messages
