@@ -5,8 +5,10 @@
 1. Pairwise model on a synthetic set of `--trials` studies: compile and sampling time, and bulk ESS per second of
    mu and tau, for nutpie and for PyMC's NUTS (ratio nutpie / PyMC in the same run).
 2. Exact-vs-MCMC accuracy of the pairwise model (difference of posterior median and 95% quantiles of mu and tau).
-3. Evidence model on the bundled data (needs `make run` first for results/): compile and sampling time.
-4. Peak resident memory of this process.
+3. Network meta-analysis on a synthetic network of `--trials` trials (five treatments, a tenth of them three-arm):
+   compile and sampling time, ESS/s of the treatment effects.
+4. Evidence model on the bundled data (needs `make run` first for results/): compile and sampling time.
+5. Peak resident memory of this process.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from irsynth.config import load_config
 from irsynth.exact import exact_posterior
 from irsynth.fitting import Sampler
 from irsynth.priors import tau_logpdf
+from models.network import build_network, multi_arm_contrasts
 from models.pairwise import build_pairwise
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +39,21 @@ def synthetic_trials(k: int, seed: int = 1):
     se = rng.uniform(0.08, 0.4, k)
     theta = rng.normal(-0.2, 0.15, k)
     return rng.normal(theta, se), se
+
+
+def synthetic_network(k: int, seed: int = 2):
+    rng = np.random.default_rng(seed)
+    treatments = ["control", "MI", "MET", "exercise", "diet_exercise"]
+    truth = np.array([0.0, -0.3, -0.35, -0.15, -0.2])
+    studies = []
+    for i in range(k):
+        size = 3 if i % 10 == 0 else 2
+        arms = sorted(rng.choice(len(treatments), size=size, replace=False).tolist())
+        variances = rng.uniform(0.005, 0.03, size)
+        means = rng.normal(truth[arms] + rng.normal(0, 0.1, size) * (np.arange(size) > 0), np.sqrt(variances))
+        y, cov = multi_arm_contrasts(means, variances)
+        studies.append({"name": f"s{i}", "arms": arms, "y": y, "cov": cov})
+    return treatments, studies
 
 
 def time_pairwise(sampler: str, y, se):
@@ -77,6 +95,17 @@ def main() -> None:
     start = time.perf_counter()
     exact_posterior(y, se**2, tau_logpdf(TAU_PRIOR), (0.0, 1.0))
     print(f"exact posterior alone: {1000 * (time.perf_counter() - start):.1f} ms")
+
+    print(f"== network meta-analysis, synthetic network of {args.trials} trials ==")
+    treatments, studies = synthetic_network(args.trials)
+    start = time.perf_counter()
+    fitter = Sampler(build_network(treatments, studies, 0.5, 0.2), {**SETTINGS, "sampler": "nutpie"})
+    compiled = time.perf_counter()
+    trace = fitter.sample(seed=1)
+    sampled = time.perf_counter()
+    ess = az.ess(trace, var_names=["d_free"], method="bulk")["d_free"].values
+    print(f"compile {compiled - start:.2f} s  sampling {sampled - compiled:.2f} s  "
+          f"min bulk ESS/s of effects {ess.min() / (sampled - compiled):.0f}")
 
     results = ROOT / "results"
     if (results / "models/evidence/posterior.nc").exists():

@@ -73,7 +73,8 @@ def check_overlap(used_pooled: pd.DataFrame, arm_studies: list[str]) -> None:
         raise OverlapError("evidence set counts trials twice:\n  " + "\n  ".join(problems))
 
 
-def evidence_data(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: pd.DataFrame, config: dict) -> EvidenceData:
+def evidence_data(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: pd.DataFrame, config: dict,
+                  studies: pd.DataFrame | None = None) -> EvidenceData:
     settings = config["evidence_model"]
     outcomes = list(settings["outcomes"])
     index = {o: i for i, o in enumerate(outcomes)}
@@ -113,6 +114,7 @@ def evidence_data(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: pd.Dat
         drift_outcome=controls["outcome"].map(index).to_numpy(int),
         drift_y=controls["log_ratio"].to_numpy(float),
         drift_se=np.sqrt(controls["log_ratio_var"].to_numpy(float)),
+        drift_advice=controls["study_id"].map(_advice(studies)).fillna(0.0).to_numpy(float),
         cv_hat=np.array(cv_hat),
         base_hat=np.array(base_hat),
     )
@@ -134,6 +136,13 @@ def arm_covariates(arms: pd.DataFrame, changes: pd.DataFrame, regression: dict) 
         baseline = np.nanmean([homa.get(k, np.nan) for k in keys]) if any(k in homa.index for k in keys) else np.nan
         rows.append(covariates(float(duration[keys[0]]), baseline, regression))
     return np.array(rows)
+
+
+def _advice(studies: pd.DataFrame | None) -> dict[str, float]:
+    """1.0 for studies whose every arm received background lifestyle advice (studies.csv background_advice = yes)."""
+    if studies is None or "background_advice" not in studies:
+        return {}
+    return dict(zip(studies["study_id"], (studies["background_advice"].astype(str).str.lower() == "yes").astype(float)))
 
 
 def scenario_effects(d: np.ndarray, d_int: np.ndarray, drift: np.ndarray, inositol_shift=0.0) -> dict[str, np.ndarray]:
@@ -269,16 +278,17 @@ def headline_quantities(trace, decision: dict, individual_sd: float, seed: int) 
     }
 
 
-def run_evidence_model(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: pd.DataFrame, config: dict) -> dict:
+def run_evidence_model(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: pd.DataFrame, config: dict,
+                       studies: pd.DataFrame | None = None) -> dict:
     """Fit the evidence model on the configured evidence set and derive every table the stage writes."""
     from irsynth.fitting import Sampler, check_gates, diagnostics, predictive_checks
 
     settings, decision, sampling = config["evidence_model"], config["decision"], config["sampling"]
-    data = evidence_data(pooled, contrasts, changes, config)
+    data = evidence_data(pooled, contrasts, changes, config, studies)
     model = build_evidence_model(data, settings["priors"])
     sampler = Sampler(model, sampling)
     trace = sampler.sample(seed=sampling["seed"])
-    names = [n for n in ("d", "d_int", "drift", "beta", "cv", "base", "tau", "sigma_drift") if n in trace.posterior]
+    names = [n for n in ("d", "d_int", "drift", "beta_advice", "beta", "cv", "base", "tau", "sigma_drift") if n in trace.posterior]
     table, per_fit = diagnostics(trace, names)
     warnings = check_gates(table, per_fit, sampling["gates"], "evidence model", sampling["on_gate_failure"])
 

@@ -131,7 +131,8 @@ def fit_evidence(validated_dir: Path, changes_csv: Path, effects_csv: Path, data
     changes = _text_columns(_read(changes_csv))
     contrasts = _text_columns(_read(effects_csv))
     contrasts["usable"] = contrasts["usable"].astype(bool)
-    result = run_evidence_model(pooled, contrasts, changes, config)
+    studies = _text_columns(_read(Path(validated_dir, "studies.csv")))
+    result = run_evidence_model(pooled, contrasts, changes, config, studies)
 
     provenance = {**stamp(data_dir, config), "seed": config["sampling"]["seed"], "gate_warnings": result["warnings"]}
     out_dir = Path(out_dir)

@@ -26,8 +26,10 @@ centred covariates z_s (log duration / reference, log baseline HOMA-IR / referen
 Pooled rows carry no covariates (their trials' durations and baselines are not recorded): they inform the effect
 at the reference covariate values.
 
-Control-arm drift (log end/baseline of a control arm a: regression to the mean, placebo response, advice):
-    c_a ~ Normal(drift[o_a], sqrt(se_a^2 + sigma_drift^2)),  drift[o] ~ Normal(0, drift_sd),  sigma_drift ~ HalfNormal(drift_sd)
+Control-arm drift (log end/baseline of a control arm a: regression to the mean, placebo response), plus the
+effect of background lifestyle advice given to every arm of the trial (advice_a = 1; studies.csv background_advice):
+    c_a ~ Normal(drift[o_a] + beta_advice[o_a] advice_a, sqrt(se_a^2 + sigma_drift^2)),
+    drift[o], beta_advice[o] ~ Normal(0, drift_sd),  sigma_drift ~ HalfNormal(drift_sd)
 
 Each likelihood term is present only when that kind of evidence exists; observations and the prior scales in
 SENSITIVITY_PRIORS are `pm.Data`, so one compiled model serves simulation checks, leave-one-out (a left-out
@@ -72,6 +74,7 @@ class EvidenceData:
     drift_outcome: np.ndarray
     drift_y: np.ndarray
     drift_se: np.ndarray
+    drift_advice: np.ndarray    # 1 where the trial gave background lifestyle advice to every arm
     cv_hat: np.ndarray          # (n_outcomes,)
     base_hat: np.ndarray        # (n_outcomes,)
 
@@ -93,6 +96,7 @@ def build_evidence_model(data: EvidenceData, priors: dict) -> pm.Model:
         cv = pm.LogNormal("cv", np.log(data.cv_hat), priors["cv_sd_log"], dims="outcome")
         base = pm.LogNormal("base", np.log(data.base_hat), priors["base_sd_log"], dims="outcome")
         drift = pm.Normal("drift", 0.0, scale["drift_sd"], dims="outcome")
+        beta_advice = pm.Normal("beta_advice", 0.0, scale["drift_sd"], dims="outcome")
         beta = pm.Normal("beta", 0.0, scale["regression_sd"], dims="covariate")
 
         if len(data.pooled_labels):
@@ -124,5 +128,7 @@ def build_evidence_model(data: EvidenceData, priors: dict) -> pm.Model:
             o = data.drift_outcome
             se = pm.Data("drift_se", data.drift_se, dims="control_arm")
             y = pm.Data("drift_y", data.drift_y, dims="control_arm")
-            pm.Normal("drift_obs", drift[o], pt.sqrt(se**2 + sigma_drift**2), observed=y, dims="control_arm")
+            advice = pm.Data("drift_advice", data.drift_advice, dims="control_arm")
+            mean = drift[o] + beta_advice[o] * advice
+            pm.Normal("drift_obs", mean, pt.sqrt(se**2 + sigma_drift**2), observed=y, dims="control_arm")
     return model

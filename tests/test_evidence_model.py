@@ -40,6 +40,7 @@ def synthetic_design() -> EvidenceData:
         arm_outcome=np.array([a[1] for a in arms]), arm_y=np.zeros(len(arms)), arm_se=np.array([a[2] for a in arms]),
         arm_covariates=np.array([[0.0, 0.2], [-0.7, 0.0], [0.4, -0.3], [0.0, 0.0]]),
         drift_labels=["c0", "c1"], drift_outcome=np.array([0, 1]), drift_y=np.zeros(2), drift_se=np.array([0.1, 0.1]),
+        drift_advice=np.array([0.0, 1.0]),
         cv_hat=np.array([0.53, 0.54]), base_hat=np.array([4.28, 15.0]),
     )
 

@@ -21,6 +21,7 @@ rule fit_pairwise:
 rule fit_evidence:
     input:
         pooled="results/validated/pooled.csv",
+        studies="results/validated/studies.csv",
         changes=rules.harmonise.output.changes,
         effects=rules.effects.output[0],
     output:
