@@ -133,7 +133,8 @@ def arm_covariates(arms: pd.DataFrame, changes: pd.DataFrame, regression: dict) 
     rows = []
     for row in arms.itertuples():
         keys = [(row.study_id, row.treatment_arm), (row.study_id, row.comparator_arm)]
-        baseline = np.nanmean([homa.get(k, np.nan) for k in keys]) if any(k in homa.index for k in keys) else np.nan
+        values = [homa[k] for k in keys if k in homa.index and not np.isnan(homa[k])]
+        baseline = float(np.mean(values)) if values else np.nan
         rows.append(covariates(float(duration[keys[0]]), baseline, regression))
     return np.array(rows)
 
