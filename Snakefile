@@ -15,6 +15,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/evidence.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
@@ -26,4 +27,5 @@ rule all:
         rules.fit_pairwise.output,
         rules.fit_evidence.output,
         rules.fit_network.output,
+        rules.report.output,
     default_target: True

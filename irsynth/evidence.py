@@ -215,10 +215,14 @@ def component_summary(trace, priors: dict, meaningful: float) -> pd.DataFrame:
             draws = d.sel(component=component, outcome=outcome).values.ravel()
             rows.append(_effect_row({"component": str(component), "outcome": str(outcome)}, draws, meaningful,
                                     1 - draws.var() / sd0[str(outcome)] ** 2))
-    contrast = d.sel(component="inositol") - d.sel(component="metformin")
-    for outcome in d.outcome.values:
-        draws = contrast.sel(outcome=outcome).values.ravel()
-        rows.append(_effect_row({"component": "inositol minus metformin", "outcome": str(outcome)}, draws, meaningful, np.nan))
+    combined = {
+        "lifestyle (diet + exercise)": d.sel(component="diet") + d.sel(component="exercise"),
+        "inositol minus metformin": d.sel(component="inositol") - d.sel(component="metformin"),
+    }
+    for name, values in combined.items():
+        for outcome in d.outcome.values:
+            draws = values.sel(outcome=outcome).values.ravel()
+            rows.append(_effect_row({"component": name, "outcome": str(outcome)}, draws, meaningful, np.nan))
     return pd.DataFrame(rows)
 
 

@@ -151,3 +151,12 @@ def fit_evidence(validated_dir: Path, changes_csv: Path, effects_csv: Path, data
     for message in result["warnings"]:
         print(f"WARNING (on_gate_failure: warn): {message}")
     print(result["log"])
+
+
+def report(results_dir: Path, config: dict, out_html: Path, command: str) -> None:
+    """The self-contained HTML report."""
+    from irsynth.provenance import write_atomic
+    from irsynth.report import build_report
+
+    write_atomic(out_html, build_report(results_dir, config, command))
+    print(f"wrote {out_html}")

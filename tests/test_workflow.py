@@ -136,9 +136,9 @@ def _jobs(run: subprocess.CompletedProcess) -> set[str]:
     return {line.split()[0] for line in stats.splitlines()[3:] if line.strip()} - {"all"}
 
 
-def test_editing_a_pooled_row_reruns_its_validation_and_the_evidence_model_only(workspace, fresh_data):
+def test_editing_a_pooled_row_reruns_its_validation_the_evidence_model_and_the_report_only(workspace, fresh_data):
     edit_row(fresh_data / "pooled.csv", find_row(fresh_data / "pooled.csv", source_id="Zeng2018"), notes="edited")
-    assert _jobs(snakemake(workspace, "-n")) == {"validate", "fit_evidence"}
+    assert _jobs(snakemake(workspace, "-n")) == {"validate", "fit_evidence", "report"}
     run = snakemake(workspace, "-n")
     assert "table=pooled" in run.stdout and "table=arms" not in run.stdout
 
@@ -146,7 +146,7 @@ def test_editing_a_pooled_row_reruns_its_validation_and_the_evidence_model_only(
 def test_editing_a_trial_reruns_the_arm_stages(workspace, fresh_data):
     edit_row(fresh_data / "arms.csv", find_row(fresh_data / "arms.csv", study_id="Nehra2017", arm="MI",
                                                timepoint="end"), notes="re-checked")
-    assert _jobs(snakemake(workspace, "-n")) == {"validate", "harmonise", "effects", "reference", "fit_pairwise", "fit_evidence", "fit_network"}
+    assert _jobs(snakemake(workspace, "-n")) == {"validate", "harmonise", "effects", "reference", "fit_pairwise", "fit_evidence", "fit_network", "report"}
 
 
 def test_touching_data_without_change_reruns_nothing(workspace):
@@ -176,3 +176,31 @@ def test_cli_check_reports_problems_and_exits_1(data_dir, capsys):
     assert cli_main(["check", str(data_dir)]) == 1
     err = capsys.readouterr().err
     assert "arms.csv, line 2, column 'sd'" in err and "SD must be > 0" in err
+
+
+def test_report_answers_first_and_matches_the_summaries(workspace):
+    html = (workspace / "results/report/report.html").read_text()
+    components = pd.read_csv(workspace / "results/models/evidence/components.csv").set_index(["component", "outcome"])
+    inositol = components.loc[("inositol", "homa_ir")]
+    assert f'id="ino-homa-median">{inositol["ratio_median"]:.2f}<' in html
+    assert f'id="ino-homa-low">{inositol["ratio_q0.025"]:.2f}<' in html
+    assert f'id="ino-homa-high">{inositol["ratio_q0.975"]:.2f}<' in html
+    for section in ("answer", "decision", "evidence", "sensitivity", "diagnostics", "data", "provenance"):
+        assert f'id="{section}"' in html
+    assert html.index('id="answer"') < html.index('id="decision"')
+    assert "<svg" in html and "<script" not in html and 'src="http' not in html and "<link" not in html
+
+
+def test_report_escapes_text_from_data(workspace, tmp_path):
+    from irsynth.config import load_config
+    from irsynth.report import build_report
+
+    results = tmp_path / "results"
+    shutil.copytree(workspace / "results", results)
+    arms = pd.read_csv(results / "validated/arms.csv", keep_default_na=False)
+    arms.loc[0, "study_id"] = "<script>alert(1)</script>"
+    arms.loc[1, "quote"] = '"><img src=x onerror=alert(2)>'
+    arms.to_csv(results / "validated/arms.csv", index=False)
+    html = build_report(results, load_config(workspace / "config/config.yaml"), "make run")
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html
