@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from irsynth.fitting import Sampler, check_gates, diagnostics
-from models.network import build_network, closed_loops, multi_arm_contrasts
+from models.network import build_network, closed_loops, loop_edges, multi_arm_contrasts
 
 
 def network_studies(changes: pd.DataFrame, outcome: str, reference: str) -> tuple[list[str], list[dict]]:
@@ -41,9 +41,33 @@ def _parts(pairs, n):
     return len({root(i) for i in range(n)})
 
 
+SPLIT_COLUMNS = ["outcome", "comparison", "direct_studies", "inconsistency_mean", "inconsistency_q0.025",
+                 "inconsistency_q0.975", "p_inconsistency_positive"]
+
+
+def node_splits(treatments, studies, settings, sampling, outcome) -> tuple[list[dict], list[str]]:
+    """Node-split every comparison on a closed loop that has two-arm direct trials."""
+    pairs = [(s["arms"][0], a) for s in studies for a in s["arms"][1:]]
+    rows, messages = [], []
+    for p, q in loop_edges(pairs, len(treatments)):
+        direct = [s["name"] for s in studies if len(s["arms"]) == 2 and set(s["arms"]) == {p, q}]
+        if not direct:
+            continue
+        model = build_network(treatments, studies, settings["effect_sd"], settings["tau_scale"], split=(p, q))
+        trace = Sampler(model, sampling).sample(seed=sampling["seed"])
+        table, per_fit = diagnostics(trace, ["d_free", "tau", "inconsistency"])
+        label = f"{treatments[q]} vs {treatments[p]}"
+        messages += check_gates(table, per_fit, sampling["gates"], f"node-split {outcome} {label}", sampling["on_gate_failure"])
+        draws = trace.posterior["inconsistency"].values.ravel()
+        rows.append(dict(zip(SPLIT_COLUMNS, [outcome, label, ";".join(direct), float(draws.mean()),
+                                             float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975)),
+                                             float(np.mean(draws > 0))])))
+    return rows, messages
+
+
 def fit_networks(changes: pd.DataFrame, settings: dict, sampling: dict):
-    """(summary, network description, diagnostics, gate messages) for every outcome with a network to fit."""
-    summaries, descriptions, diags, messages = [], [], [], []
+    """(summary, network description, node-splits, diagnostics, gate messages) for every outcome with a network."""
+    summaries, descriptions, splits, diags, messages = [], [], [], [], []
     for outcome in settings["outcomes"]:
         treatments, studies = network_studies(changes, outcome, settings["reference"])
         if not studies:
@@ -66,10 +90,14 @@ def fit_networks(changes: pd.DataFrame, settings: dict, sampling: dict):
         table, per_fit = diagnostics(trace, ["d_free", "tau"])
         messages += check_gates(table, per_fit, sampling["gates"], f"network {outcome}", sampling["on_gate_failure"])
         diags.append(table.assign(outcome=outcome, **per_fit))
+        rows, split_messages = node_splits(treatments, studies, settings, sampling, outcome)
+        splits += rows
+        messages += split_messages
         d = trace.posterior["d"]
         for treatment in treatments[1:]:
             draws = d.sel(treatment=treatment).values.ravel()
             summaries.append({"outcome": outcome, "treatment": treatment, "versus": treatments[0],
                               "log_ratio_mean": float(draws.mean()),
                               **{f"ratio_q{q:g}": float(np.exp(np.quantile(draws, q))) for q in (0.025, 0.5, 0.975)}})
-    return pd.DataFrame(summaries), pd.DataFrame(descriptions), (pd.concat(diags) if diags else pd.DataFrame()), messages
+    return (pd.DataFrame(summaries), pd.DataFrame(descriptions), pd.DataFrame(splits, columns=SPLIT_COLUMNS),
+            (pd.concat(diags) if diags else pd.DataFrame()), messages)

@@ -111,9 +111,9 @@ def fit_network(changes_csv: Path, data_dir: Path, config: dict, out_dir: Path) 
     from irsynth.network import fit_networks
 
     changes = _text_columns(_read(changes_csv))
-    summary, description, diagnostics, warnings = fit_networks(changes, config["models"]["network"], config["sampling"])
+    summary, description, splits, diagnostics, warnings = fit_networks(changes, config["models"]["network"], config["sampling"])
     provenance = {**stamp(data_dir, config), "seed": config["sampling"]["seed"], "gate_warnings": warnings}
-    for name, table in (("summary", summary), ("network", description), ("diagnostics", diagnostics)):
+    for name, table in (("summary", summary), ("network", description), ("node_split", splits), ("diagnostics", diagnostics)):
         write_table(table, Path(out_dir, f"{name}.csv"), provenance)
     for message in warnings:
         print(f"WARNING (on_gate_failure: warn): {message}")

@@ -9,6 +9,11 @@ baseline arm off the diagonal). Under consistency, with study-specific effects i
 
 (I + J)/2 gives every contrast variance tau^2 and every pair of contrasts of one trial covariance tau^2 / 2.
 Studies are grouped by their number of contrasts m, and each group is one batched MvNormal.
+
+Node-splitting (Dias et al. 2010) of a comparison (p, q): the two-arm trials of p vs q get their own direct effect
+d_direct ~ Normal(0, effect_sd) instead of d[q] - d[p]; every other trial keeps the consistency model, so d[q] - d[p]
+is then informed by indirect evidence only, and `inconsistency` = d_direct - (d[q] - d[p]). Multi-arm trials that
+contain p and q stay in the consistency part.
 """
 
 from __future__ import annotations
@@ -18,18 +23,28 @@ import pymc as pm
 import pytensor.tensor as pt
 
 
-def build_network(treatments: list[str], studies: list[dict], effect_sd: float, tau_scale: float) -> pm.Model:
-    """`studies`: dicts with `name`, `arms` (treatment indices, baseline first), `y` (m contrasts), `cov` (m x m)."""
+def build_network(treatments: list[str], studies: list[dict], effect_sd: float, tau_scale: float,
+                  split: tuple[int, int] | None = None) -> pm.Model:
+    """`studies`: dicts with `name`, `arms` (treatment indices, baseline first), `y` (m contrasts), `cov` (m x m).
+    `split` = (p, q) node-splits that comparison."""
     with pm.Model(coords={"treatment": treatments, "versus_reference": treatments[1:]}) as model:
         d_free = pm.Normal("d_free", 0.0, effect_sd, dims="versus_reference")
         d = pm.Deterministic("d", pt.concatenate([pt.zeros(1), d_free]), dims="treatment")
         tau = pm.HalfNormal("tau", tau_scale)
+        if split is not None:
+            p, q = split
+            d_direct = pm.Normal("d_direct", 0.0, effect_sd)
+            pm.Deterministic("inconsistency", d_direct - (d[q] - d[p]))
         by_size: dict[int, list[dict]] = {}
         for study in studies:
             by_size.setdefault(len(study["y"]), []).append(study)
         for m, group in sorted(by_size.items()):
             arms = np.array([s["arms"] for s in group])                   # (n, m + 1)
             mean = d[arms[:, 1:]] - d[arms[:, :1]]                          # (n, m)
+            if split is not None and m == 1:
+                direct = np.isin(arms, split).all(axis=1)
+                sign = np.where(arms[:, 0] == split[0], 1.0, -1.0)
+                mean = pt.where(direct[:, None], (sign * d_direct)[:, None], mean)
             shape = (np.eye(m) + np.ones((m, m))) / 2
             cov = np.array([s["cov"] for s in group]) + tau**2 * shape     # (n, m, m)
             y = pm.Data(f"y_{m + 1}arm", np.array([s["y"] for s in group]))
@@ -63,3 +78,21 @@ def closed_loops(treatment_pairs: list[tuple[int, int]], n_treatments: int) -> b
             return True
         parent[ra] = rb
     return False
+
+
+def loop_edges(treatment_pairs: list[tuple[int, int]], n_treatments: int) -> list[tuple[int, int]]:
+    """Comparisons that lie on a closed loop (direct and indirect evidence both exist): candidates for node-splitting."""
+    edges = sorted(set(tuple(sorted(p)) for p in treatment_pairs))
+    return [edge for edge in edges if _connected([e for e in edges if e != edge], *edge, n_treatments)]
+
+
+def _connected(edges, a, b, n):
+    reach, frontier = {a}, [a]
+    while frontier:
+        node = frontier.pop()
+        for x, y in edges:
+            for u, v in ((x, y), (y, x)):
+                if u == node and v not in reach:
+                    reach.add(v)
+                    frontier.append(v)
+    return b in reach

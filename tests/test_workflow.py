@@ -61,6 +61,7 @@ EXPECTED = [
     "models/evidence/decision.csv", "models/evidence/diagnostics.csv", "models/evidence/evidence_set.csv",
     "models/evidence/checks.csv", "models/evidence/loo.csv", "models/evidence/sensitivity.csv",
     "models/evidence/regression.csv", "models/network/summary.csv", "models/network/network.csv",
+    "models/network/node_split.csv",
 ]
 
 

@@ -66,6 +66,7 @@ rule fit_network:
             category="Network meta-analysis",
         ),
         network="results/models/network/network.csv",
+        node_split="results/models/network/node_split.csv",
         diagnostics="results/models/network/diagnostics.csv",
     params:
         data_dir=str(DATA_DIR),
