@@ -110,12 +110,12 @@ def main() -> None:
     results = ROOT / "results"
     if (results / "models/evidence/posterior.nc").exists():
         from irsynth import evidence
+        from irsynth.pipeline import read_effects
         from models.evidence import build_evidence_model
 
         config = load_config(ROOT / "config/config.yaml")
         read = lambda p: pd.read_csv(results / p, keep_default_na=False, na_values=[""])  # noqa: E731
-        contrasts = read("effects/contrasts.csv")
-        contrasts["usable"] = contrasts["usable"].astype(bool)
+        contrasts = read_effects(results / "effects/contrasts.csv")
         data = evidence.evidence_data(read("validated/pooled.csv"), contrasts, read("harmonised/arm_changes.csv"), config)
         start = time.perf_counter()
         fitter = Sampler(build_evidence_model(data, config["evidence_model"]["priors"]), {**SETTINGS, "sampler": "nutpie"})

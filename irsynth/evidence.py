@@ -7,6 +7,7 @@ comparison and outcome, or a trial used at arm level that a used pooled row is k
 
 from __future__ import annotations
 
+import functools
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -261,16 +262,26 @@ def sensitivity_runs(data: EvidenceData, config: dict) -> list[tuple[str, str, d
     return runs
 
 
-def headline_quantities(trace, decision: dict, individual_sd: float, seed: int) -> dict:
+def profile_effects(trace, profile: dict, regression: dict) -> dict[str, np.ndarray]:
+    """Scenario draws of the log change of HOMA-IR for one patient profile (meta-regression shift included)."""
+    post = trace.posterior
+    homa = {n: post[n].sel(outcome="homa_ir").values.reshape(post.sizes["chain"] * post.sizes["draw"], -1)
+            for n in ("d", "d_int", "drift")}
+    beta = post["beta"].values.reshape(-1, len(COVARIATES))
+    shift = beta @ covariates(profile["duration_weeks"], profile["homa_ir"], regression)
+    return scenario_effects(homa["d"], homa["d_int"].ravel(), homa["drift"].ravel(), shift)
+
+
+def headline_quantities(trace, decision: dict, regression: dict, individual_sd: float, seed: int) -> dict:
     """The few numbers a sensitivity table compares: inositol's effect on HOMA-IR, versus metformin, lifestyle's,
     and P(HOMA-IR < cut-off) for a patient of the first profile under inositol alone."""
     d = trace.posterior["d"].sel(outcome="homa_ir")
     inositol = d.sel(component="inositol").values.ravel()
     lifestyle = (d.sel(component="diet") + d.sel(component="exercise")).values.ravel()
     versus = (d.sel(component="inositol") - d.sel(component="metformin")).values.ravel()
-    homa = {name: trace.posterior[name].sel(outcome="homa_ir").values.reshape(inositol.size, -1) for name in ("d", "d_int", "drift")}
-    effects = scenario_effects(homa["d"], homa["d_int"].ravel(), homa["drift"].ravel())
-    table = decision_table({"x": effects["inositol alone (lifestyle unchanged)"]}, decision["profiles"][:1],
+    profile = decision["profiles"][0]
+    effects = profile_effects(trace, profile, regression)
+    table = decision_table({"x": effects["inositol alone (lifestyle unchanged)"]}, [profile],
                            [decision["cutoff"]], individual_sd, np.inf, seed)
     return {
         "inositol_ratio_median": float(np.exp(np.median(inositol))),
@@ -297,15 +308,7 @@ def run_evidence_model(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: p
     table, per_fit = diagnostics(trace, names)
     warnings = check_gates(table, per_fit, sampling["gates"], "evidence model", sampling["on_gate_failure"])
 
-    post = trace.posterior
-    homa = {n: post[n].sel(outcome="homa_ir").values.reshape(post.sizes["chain"] * post.sizes["draw"], -1)
-            for n in ("d", "d_int", "drift")}
-    beta = post["beta"].values.reshape(-1, len(COVARIATES))
-
-    def effects_of(profile):
-        shift = beta @ covariates(profile["duration_weeks"], profile["homa_ir"], settings["regression"])
-        return scenario_effects(homa["d"], homa["d_int"].ravel(), homa["drift"].ravel(), shift)
-
+    effects_of = functools.partial(profile_effects, trace, regression=settings["regression"])
     arm_studies = [label.split(":")[0] for label in data.arm_labels]
     used_arms = changes[changes["study_id"].isin(arm_studies)]
     longest = float(used_arms["duration_weeks"].max()) if not used_arms.empty else 0.0
@@ -313,12 +316,12 @@ def run_evidence_model(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: p
     cutoffs = [decision["cutoff"], *decision["alternative_cutoffs"]]
 
     sensitivity = [{"kind": "primary", "run": "primary analysis",
-                    **headline_quantities(trace, decision, sd_individual, sampling["seed"])}]
+                    **headline_quantities(trace, decision, settings["regression"], sd_individual, sampling["seed"])}]
     for kind, name, overrides in sensitivity_runs(data, config):
         refit = sampler.sample(seed=sampling["seed"], **overrides)
         refit_table, refit_fit = diagnostics(refit, names)
         warnings += check_gates(refit_table, refit_fit, sampling["gates"], f"evidence model ({name})", sampling["on_gate_failure"])
-        sensitivity.append({"kind": kind, "run": name, **headline_quantities(refit, decision, sd_individual, sampling["seed"])})
+        sensitivity.append({"kind": kind, "run": name, **headline_quantities(refit, decision, settings["regression"], sd_individual, sampling["seed"])})
 
     checks, loo = predictive_checks(trace, model, sampling["seed"])
     evidence_set = pd.DataFrame({

@@ -36,6 +36,13 @@ def _read(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=False, na_values=[""])
 
 
+def read_effects(path: Path) -> pd.DataFrame:
+    """The effect-size table (results/effects/contrasts.csv) with its `usable` column as booleans."""
+    table = _text_columns(_read(path))
+    table["usable"] = table["usable"].astype(bool)
+    return table
+
+
 def _text_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """Validated tables are re-read from CSV: restore blank text cells to '' (not NaN)."""
     frame = frame.copy()
@@ -80,8 +87,7 @@ def effects(changes_csv: Path, data_dir: Path, config: dict, out_csv: Path) -> N
 
 def reference(effects_csv: Path, data_dir: Path, config: dict, out_csv: Path) -> None:
     """Frequentist random-effects reference per comparison, outcome, basis and measure."""
-    table = _read(effects_csv)
-    table["usable"] = table["usable"].astype(bool)
+    table = read_effects(effects_csv)
     ref = config["reference"]
     write_table(reference_table(table, ref["methods"], ref["tests"]), out_csv, stamp(data_dir, config))
 
@@ -90,8 +96,7 @@ def fit_pairwise(effects_csv: Path, data_dir: Path, config: dict, out_dir: Path)
     """Pairwise random-effects posteriors (exact for every group, MCMC where enough studies), gated."""
     from irsynth.pairwise import fit_pairwise as fit
 
-    table = _read(effects_csv)
-    table["usable"] = table["usable"].astype(bool)
+    table = read_effects(effects_csv)
     summary, diagnostics, warnings, traces = fit(table, config["models"]["pairwise"], config["sampling"])
     provenance = {**stamp(data_dir, config), "seed": config["sampling"]["seed"], "gate_warnings": warnings}
     out_dir = Path(out_dir)
@@ -129,8 +134,7 @@ def fit_evidence(validated_dir: Path, changes_csv: Path, effects_csv: Path, data
 
     pooled = _text_columns(_read(Path(validated_dir, "pooled.csv")))
     changes = _text_columns(_read(changes_csv))
-    contrasts = _text_columns(_read(effects_csv))
-    contrasts["usable"] = contrasts["usable"].astype(bool)
+    contrasts = read_effects(effects_csv)
     studies = _text_columns(_read(Path(validated_dir, "studies.csv")))
     result = run_evidence_model(pooled, contrasts, changes, config, studies)
 

@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape  # noqa: E40
 from markupsafe import Markup  # noqa: E402
 
 from irsynth.evidence import prior_sd, select_pooled  # noqa: E402
+from irsynth.pipeline import read_effects  # noqa: E402
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "workflow" / "report"
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -114,8 +115,7 @@ def build_report(results: Path, config: dict, command: str) -> str:
     arms = _read(results / "validated" / "arms.csv")
     pooled = _read(results / "validated" / "pooled.csv")
     values = _read(results / "harmonised" / "arm_values.csv")
-    contrasts = _read(results / "effects" / "contrasts.csv")
-    contrasts["usable"] = contrasts["usable"].astype(bool)
+    contrasts = read_effects(results / "effects" / "contrasts.csv")
     key = ["source_id", "outcome", "comparison", "analysis"]
     used = set(map(tuple, select_pooled(pooled, config)[key].to_numpy()))
     pooled["used"] = [tuple(row) in used for row in pooled[key].to_numpy()]
