@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from irsynth.forest import forest_table
 from models.evidence import COMPONENTS, COVARIATES, MEASURE_CODES, EvidenceData, build_evidence_model
 
 CLASS_COMPONENTS = {
@@ -105,7 +106,9 @@ def evidence_data(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: pd.Dat
         pooled_est=used["estimate"].to_numpy(float),
         pooled_se=se.to_numpy(float),
         pooled_flags=used["flags"].fillna("").astype(str).tolist(),
+        pooled_comparisons=used["comparison"].tolist(),
         arm_labels=[f"{r.study_id}:{r.outcome}" for r in arms.itertuples()],
+        arm_comparisons=arms["comparison"].tolist(),
         arm_x=np.array([comparison_vector(c, config) for c in arms["comparison"]]).reshape(-1, len(COMPONENTS)),
         arm_outcome=arms["outcome"].map(index).to_numpy(int),
         arm_y=arms["yi"].to_numpy(float),
@@ -335,6 +338,7 @@ def run_evidence_model(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: p
         "decision": decision_table(effects_of, decision["profiles"], cutoffs, sd_individual, longest, sampling["seed"]),
         "regression": regression_summary(trace, settings["priors"]["regression_sd"]),
         "evidence_set": evidence_set, "checks": checks, "loo": loo, "sensitivity": pd.DataFrame(sensitivity),
+        "forest": forest_table(trace, data, sampling["seed"]),
         "individual_sd_log": round(sd_individual, 6), "longest_trial_weeks": longest,
         "log": (f"evidence model: {len(data.pooled_labels)} pooled rows, {len(data.arm_labels)} arm contrasts, "
                 f"{len(data.drift_labels)} control arms; {per_fit['divergences']} divergences; "

@@ -142,7 +142,7 @@ def fit_evidence(validated_dir: Path, changes_csv: Path, effects_csv: Path, data
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result["trace"].to_netcdf(out_dir / "posterior.nc", engine="h5netcdf")
-    for name in ("diagnostics", "components", "regression", "decision", "evidence_set", "checks", "loo", "sensitivity"):
+    for name in ("diagnostics", "components", "regression", "decision", "evidence_set", "checks", "loo", "sensitivity", "forest"):
         write_table(result[name], out_dir / f"{name}.csv", provenance)
     headline = {
         "components": json.loads(result["components"].round(6).to_json(orient="records")),

@@ -64,7 +64,9 @@ class EvidenceData:
     pooled_est: np.ndarray
     pooled_se: np.ndarray
     pooled_flags: list[str]
+    pooled_comparisons: list[str]
     arm_labels: list[str]
+    arm_comparisons: list[str]
     arm_x: np.ndarray
     arm_outcome: np.ndarray
     arm_y: np.ndarray

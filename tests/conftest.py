@@ -1,9 +1,12 @@
-"""Shared fixtures: a private copy of the bundled data and config, and small CSV editing helpers."""
+"""Shared fixtures: a private copy of the bundled data and config, a workflow run of it, and CSV editing helpers."""
 
 from __future__ import annotations
 
 import csv
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,30 @@ def data_dir(tmp_path) -> Path:
     for name in ("arms.csv", "pooled.csv", "studies.csv"):
         shutil.copy(ROOT / "data" / name, target / name)
     return target
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    """The venv's Snakemake in `workdir`, with a minimal environment (and make's compile cache, if set)."""
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(workdir)}
+    if "PYTENSOR_FLAGS" in os.environ:
+        env["PYTENSOR_FLAGS"] = os.environ["PYTENSOR_FLAGS"]
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "1", *args],
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=900,
+    )
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory) -> Path:
+    """A copy of the workflow with a complete run of the bundled data in results/. Modules using it carry
+    `pytest.mark.xdist_group("workflow")`, so that under `--dist loadgroup` one worker builds it once."""
+    work = tmp_path_factory.mktemp("workflow")
+    shutil.copy(ROOT / "Snakefile", work)
+    for folder in ("workflow", "config", "data"):
+        shutil.copytree(ROOT / folder, work / folder)
+    run = snakemake(work)
+    assert run.returncode == 0, run.stderr
+    return work
 
 
 def read_rows(path: Path) -> tuple[list[str], list[dict]]:

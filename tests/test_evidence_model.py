@@ -36,6 +36,7 @@ def synthetic_design() -> EvidenceData:
         pooled_x=np.array([p[0] for p in pooled]), pooled_outcome=np.array([p[1] for p in pooled]),
         pooled_measure=np.array([p[2] for p in pooled]), pooled_est=np.zeros(len(pooled)),
         pooled_se=np.array([p[3] for p in pooled]), pooled_flags=[""] * len(pooled),
+        pooled_comparisons=["synthetic"] * len(pooled), arm_comparisons=["synthetic"] * len(arms),
         arm_labels=[f"a{i}" for i in range(len(arms))], arm_x=np.array([a[0] for a in arms]),
         arm_outcome=np.array([a[1] for a in arms]), arm_y=np.zeros(len(arms)), arm_se=np.array([a[2] for a in arms]),
         arm_covariates=np.array([[0.0, 0.2], [-0.7, 0.0], [0.4, -0.3], [0.0, 0.0]]),

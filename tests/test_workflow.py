@@ -6,24 +6,17 @@ import hashlib
 import json
 import shutil
 import subprocess
-import sys
+import zipfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT, edit_row, find_row
+from conftest import ROOT, edit_row, find_row, snakemake
 from malformed import CASES
 
 from irsynth.cli import main as cli_main
 
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    bindir = str(Path(sys.executable).parent)
-    env = {"PATH": f"{bindir}:/usr/bin:/bin", "HOME": str(workdir)}
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "1", *args],
-        cwd=workdir, env=env, capture_output=True, text=True, timeout=600,
-    )
+pytestmark = pytest.mark.xdist_group("workflow")
 
 
 def digest(folder: Path) -> dict[str, tuple[str, int]]:
@@ -32,18 +25,6 @@ def digest(folder: Path) -> dict[str, tuple[str, int]]:
         str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
         for p in sorted(folder.rglob("*")) if p.is_file()
     }
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Path:
-    """A copy of the workflow with a complete run of the bundled data in results/."""
-    work = tmp_path_factory.mktemp("workflow")
-    shutil.copy(ROOT / "Snakefile", work)
-    for folder in ("workflow", "config", "data"):
-        shutil.copytree(ROOT / folder, work / folder)
-    run = snakemake(work)
-    assert run.returncode == 0, run.stderr
-    return work
 
 
 @pytest.fixture
@@ -61,7 +42,7 @@ EXPECTED = [
     "models/evidence/decision.csv", "models/evidence/diagnostics.csv", "models/evidence/evidence_set.csv",
     "models/evidence/checks.csv", "models/evidence/loo.csv", "models/evidence/sensitivity.csv",
     "models/evidence/regression.csv", "models/network/summary.csv", "models/network/network.csv",
-    "models/network/node_split.csv",
+    "models/network/node_split.csv", "models/evidence/forest.csv",
 ]
 
 
@@ -186,10 +167,28 @@ def test_report_answers_first_and_matches_the_summaries(workspace):
     assert f'id="ino-homa-median">{inositol["ratio_median"]:.2f}<' in html
     assert f'id="ino-homa-low">{inositol["ratio_q0.025"]:.2f}<' in html
     assert f'id="ino-homa-high">{inositol["ratio_q0.975"]:.2f}<' in html
-    for section in ("answer", "decision", "evidence", "sensitivity", "diagnostics", "data", "provenance"):
+    insulin = components.loc[("inositol", "fasting_insulin")]
+    assert f"Inositol on fasting insulin:</strong> ratio {insulin['ratio_median']:.2f}" in html
+    for section in ("answer", "decision", "evidence", "regression", "network", "small-study", "sensitivity", "diagnostics",
+                    "data", "provenance"):
         assert f'id="{section}"' in html
-    assert html.index('id="answer"') < html.index('id="decision"')
-    assert "<svg" in html and "<script" not in html and 'src="http' not in html and "<link" not in html
+    assert html.index('id="answer"') < html.index('id="decision"') < html.index('id="evidence"')
+    # decision, evidence graph, a forest plot per outcome, components, densities, meta-regression
+    assert html.count("<svg") == 7
+    assert "<script" not in html and 'src="http' not in html and "<link" not in html
+    assert "Too few studies (k = 1) for a small-study test" in html and "No funnel plot" in html
+
+
+def test_outputs_are_registered_for_the_snakemake_report(workspace):
+    run = snakemake(workspace, "--report", "results/snakemake_report.zip")
+    assert run.returncode == 0, run.stderr
+    with zipfile.ZipFile(workspace / "results/snakemake_report.zip") as archive:
+        names = archive.namelist()
+        assert any(name.endswith("report.html") for name in names)
+        registered = {Path(name).name for name in names}
+        assert {"components.csv", "decision.csv", "forest.csv", "sensitivity.csv", "report.html"} <= registered
+        captions = "".join(archive.read(n).decode("utf-8", "replace") for n in names if n.endswith(".html"))
+    assert "shrunken estimate" in captions  # the forest table's caption
 
 
 def test_report_escapes_text_from_data(workspace, tmp_path):
@@ -202,6 +201,9 @@ def test_report_escapes_text_from_data(workspace, tmp_path):
     arms.loc[0, "study_id"] = "<script>alert(1)</script>"
     arms.loc[1, "quote"] = '"><img src=x onerror=alert(2)>'
     arms.to_csv(results / "validated/arms.csv", index=False)
+    forest = pd.read_csv(results / "models/evidence/forest.csv", keep_default_na=False)
+    forest.loc[0, "label"] = "<script>alert(3)</script>"
+    forest.to_csv(results / "models/evidence/forest.csv", index=False)
     html = build_report(results, load_config(workspace / "config/config.yaml"), "make run")
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert "<img src=x" not in html
+    assert "<img src=x" not in html and "<script>alert(3)" not in html and "&lt;script&gt;alert(3)" in html

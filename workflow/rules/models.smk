@@ -41,6 +41,11 @@ rule fit_evidence:
         evidence_set="results/models/evidence/evidence_set.csv",
         checks="results/models/evidence/checks.csv",
         loo="results/models/evidence/loo.csv",
+        forest=report(
+            "results/models/evidence/forest.csv",
+            caption="../report/forest.rst",
+            category="Inositol/lifestyle evidence model",
+        ),
         sensitivity=report(
             "results/models/evidence/sensitivity.csv",
             caption="../report/sensitivity.rst",

@@ -13,7 +13,7 @@ rule report:
             category="Report",
         ),
     params:
-        settings=stage_config("decision", "evidence_model"),
+        settings=stage_config("decision", "evidence_model", "report", "comparisons", "sampling"),
         command="make run",
     log:
         "results/logs/report.log",

@@ -1,0 +1,252 @@
+"""The report's figures as inline SVG: matplotlib, Okabe-Ito colour-blind-safe palette, labelled axes with units.
+
+Effects are ratios of means of the change from baseline (treatment / comparator), drawn on a log axis: 1 is no
+difference, 0.8 a 20% larger fall with the treatment.
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from arviz_stats import kde  # noqa: E402
+from markupsafe import Markup  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from irsynth.evidence import covariates, prior_sd  # noqa: E402
+
+plt.rcParams.update({"svg.hashsalt": "irsynth", "font.size": 9})  # stable element ids: identical SVG for identical input
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+OUTCOME_LABEL = {"homa_ir": "HOMA-IR", "fasting_insulin": "fasting insulin", "fasting_glucose": "fasting glucose"}
+RATIO_AXIS = "ratio of means (treatment / comparator), log scale"
+
+
+def svg(fig) -> Markup:
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    text = buffer.getvalue()
+    return Markup(text[text.index("<svg"):])
+
+
+def _draws(trace, name: str) -> np.ndarray:
+    values = trace.posterior[name].values
+    return values.reshape(-1, *values.shape[2:])
+
+
+def _ratio_scale(ax, axis: str = "x", ticks=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 2, 3, 5, 10)) -> None:
+    """Log scale with ticks at plain values (0.5, 0.8, 1, 1.25, ...) instead of powers of ten."""
+    getattr(ax, f"set_{axis}scale")("log")
+    low, high = getattr(ax, f"get_{axis}lim")()
+    shown = [v for v in ticks if low <= v <= high]
+    if len(shown) > 8:
+        shown = [v for v in shown if v in (0.1, 0.2, 0.5, 1, 2, 5, 10)]
+    target = getattr(ax, f"{axis}axis")
+    target.set_major_locator(matplotlib.ticker.FixedLocator(shown))
+    target.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    target.set_minor_locator(matplotlib.ticker.NullLocator())
+
+
+def _no_effect_line(ax) -> None:
+    ax.axvline(1, color="black", lw=0.8)
+    _ratio_scale(ax)
+
+
+def forest_figure(forest: pd.DataFrame, outcome: str) -> Markup:
+    """Per comparison: trials (observed and shrunken), meta-analyses (published, converted), synthesis, prediction."""
+    rows = forest[forest["outcome"] == outcome]
+    labels, y = [], 0.0
+    fig, ax = plt.subplots(figsize=(9, 0.42 * (len(rows) + rows["comparison"].nunique()) + 1.2))
+    style = {
+        "trial": dict(fmt="s", color=OKABE_ITO[0], ms=5), "meta-analysis": dict(fmt="D", color=OKABE_ITO[1], ms=6),
+        "synthesis": dict(fmt="D", color="black", ms=7), "prediction": dict(fmt="none", color=OKABE_ITO[7], elinewidth=1),
+    }
+    legend = {}
+    for comparison, group in rows.groupby("comparison", sort=False):
+        labels.append((y, comparison.replace("_", " "), True))
+        y -= 1
+        for row in group.itertuples():
+            observed = row.kind in ("trial", "meta-analysis")
+            centre, low, high = ((row.observed_ratio, row._7, row._8) if observed else (row.model_ratio, row._10, row._11))
+            xerr = [[centre - low if low == low else 0], [high - centre if high == high else 0]]
+            handle = ax.errorbar([centre], [y], xerr=xerr, capsize=2, **style[row.kind])
+            legend.setdefault(row.kind, handle)
+            if row.kind == "trial":
+                shrunk = ax.errorbar([row.model_ratio], [y - 0.3], xerr=[[row.model_ratio - row._10], [row._11 - row.model_ratio]],
+                                     fmt="o", mfc="white", color=OKABE_ITO[0], ms=4, capsize=2)
+                legend.setdefault("shrunken", shrunk)
+            text = f"{row.label}  {row.published}" if row.kind == "meta-analysis" else row.label
+            labels.append((y, text, False))
+            y -= 1
+    ax.set_yticks([p for p, _, _ in labels], [t for _, t, _ in labels])
+    for tick, (_, _, bold) in zip(ax.get_yticklabels(), labels):
+        tick.set_fontweight("bold" if bold else "normal")
+    _no_effect_line(ax)
+    ax.set_xlabel(f"{RATIO_AXIS}; {OUTCOME_LABEL[outcome]}")
+    names = {"trial": "trial, observed (95% CI)", "shrunken": "trial, shrunken estimate (95% CrI)",
+             "meta-analysis": "meta-analysis, published estimate as a ratio (95% CI)",
+             "synthesis": "evidence model (95% CrI)", "prediction": "new trial, 95% prediction interval"}
+    ax.legend([legend[k] for k in names if k in legend], [names[k] for k in names if k in legend],
+              fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.set_title(f"{OUTCOME_LABEL[outcome]}: evidence per comparison")
+    return svg(fig)
+
+
+def density_figure(trace, priors: dict) -> Markup:
+    """Posterior density (filled) over the prior density (dashed) of every component effect and heterogeneity term."""
+    d = _draws(trace, "d")
+    components = list(trace.posterior["component"].values)
+    outcomes = list(trace.posterior["outcome"].values)
+    sd0 = prior_sd(priors)
+    extra = [("tau", i, stats.halfnorm(scale=priors["tau_scale"]), f"tau, {OUTCOME_LABEL[o]}") for i, o in enumerate(outcomes)
+             if "tau" in trace.posterior]
+    extra += [("beta", i, stats.norm(0, priors["regression_sd"]), f"meta-regression: {c}")
+              for i, c in enumerate(trace.posterior["covariate"].values)]
+    fig, axes = plt.subplots(len(outcomes) + 1, len(components), figsize=(11, 2.1 * (len(outcomes) + 1)), layout="constrained")
+    for row, outcome in enumerate(outcomes):
+        for col, component in enumerate(components):
+            ax = axes[row, col]
+            grid, pdf, _ = kde(d[:, col, row])
+            ax.fill_between(np.exp(grid), pdf, color=OKABE_ITO[0], alpha=0.5, label="posterior")
+            x = np.linspace(-2.5 * sd0[outcome], 2.5 * sd0[outcome], 300)
+            ax.plot(np.exp(x), stats.norm(0, sd0[outcome]).pdf(x), "--", color="#555555", label="prior")
+            _no_effect_line(ax)
+            ax.set_title(f"{component}, {OUTCOME_LABEL[outcome]}", fontsize=8)
+            ax.set_xlabel("ratio of means (log scale)", fontsize=7)
+            ax.set_yticks([])
+    for ax in axes[-1]:
+        ax.set_visible(False)
+    for ax, (name, index, prior, title) in zip(axes[-1], extra):
+        ax.set_visible(True)
+        draws = _draws(trace, name)[:, index]
+        grid, pdf, _ = kde(draws)
+        ax.fill_between(grid, pdf, color=OKABE_ITO[2], alpha=0.5)
+        x = np.linspace(prior.ppf(0.001), prior.ppf(0.999), 300)
+        ax.plot(x, prior.pdf(x), "--", color="#555555")
+        ax.set_title(title, fontsize=8)
+        ax.set_xlabel("SD of log ratio" if name == "tau" else "log ratio per unit log covariate", fontsize=7)
+        ax.set_yticks([])
+    axes[0, 0].legend(fontsize=7, frameon=False)
+    return svg(fig)
+
+
+def evidence_graph(forest: pd.DataFrame, comparisons: dict) -> Markup:
+    """Network of the evidence: arm classes as nodes, an edge per comparison with its trials and meta-analyses."""
+    used = forest[forest["kind"].isin(["trial", "meta-analysis"])]
+    edges = used.groupby("comparison").agg(trials=("label", lambda s: s[used.loc[s.index, "kind"] == "trial"].nunique()),
+                                           metas=("label", lambda s: s[used.loc[s.index, "kind"] == "meta-analysis"].nunique()))
+    pairs = {c: (comparisons[c]["comparator"][0], comparisons[c]["treatment"][0]) for c in edges.index}
+    ring = [n for n in dict.fromkeys(n for pair in pairs.values() for n in pair) if n != "control"]
+    angle = np.linspace(np.pi / 2, np.pi / 2 - 2 * np.pi, len(ring), endpoint=False)
+    position = {"control": (0.0, 0.0), **{n: (np.cos(a), np.sin(a)) for n, a in zip(ring, angle)}}
+    fig, ax = plt.subplots(figsize=(6, 4.6))
+    for comparison, (a, b) in pairs.items():
+        (x0, y0), (x1, y1) = position[a], position[b]
+        trials, metas = edges.loc[comparison, ["trials", "metas"]]
+        ax.plot([x0, x1], [y0, y1], color=OKABE_ITO[1] if trials == 0 else OKABE_ITO[0], lw=1.5 + 1.5 * (trials + metas),
+                zorder=1)
+        ax.text(0.45 * x0 + 0.55 * x1, 0.45 * y0 + 0.55 * y1, f"{trials} trial{'s' * (trials != 1)}\n{metas} meta-analys{'es' if metas != 1 else 'is'}",
+                fontsize=7, ha="center", va="center", bbox=dict(fc="white", ec="none", alpha=0.8), zorder=2)
+    for node, (x, y) in position.items():
+        ax.scatter([x], [y], s=1600, color="white", edgecolor="black", zorder=3)
+        ax.text(x, y, node.replace("_", "\n"), ha="center", va="center", fontsize=7, zorder=4)
+    ax.set_xlim(-1.4, 1.4)
+    ax.set_ylim(-1.35, 1.35)
+    ax.set_axis_off()
+    ax.set_title("Evidence network: trials and meta-analyses per comparison\n(blue: with arm-level trials; orange: pooled estimates only)", fontsize=8)
+    return svg(fig)
+
+
+def regression_figure(trace, regression: dict, priors: dict) -> Markup:
+    """Inositol's effect on HOMA-IR across trial duration and baseline HOMA-IR (posterior and prior 95% bands), and
+    the control-arm drift (log end / baseline without intervention), with and without background advice."""
+    inositol = _draws(trace, "d")[:, 0, 0]
+    beta = _draws(trace, "beta")
+    rng = np.random.default_rng(0)
+    prior_beta = rng.normal(0, priors["regression_sd"], beta.shape)
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), layout="constrained")
+    axis = {
+        "duration (weeks)": (np.geomspace(6, 52, 40), lambda v: covariates(v, None, regression)),
+        "baseline HOMA-IR": (np.geomspace(1.5, 8, 40), lambda v: covariates(regression["reference_duration_weeks"], v, regression)),
+    }
+    for ax, (label, (values, z_of)) in zip(axes, axis.items()):
+        z = np.array([z_of(v) for v in values])
+        for coefficients, color, name in ((prior_beta, "#bbbbbb", "prior"), (beta, OKABE_ITO[0], "posterior")):
+            curve = np.exp(inositol[:, None] + coefficients @ z.T)
+            low, mid, high = np.quantile(curve, [0.025, 0.5, 0.975], axis=0)
+            ax.fill_between(values, low, high, color=color, alpha=0.35, label=f"{name} 95% band (effect at reference + modifier)")
+            ax.plot(values, mid, color=color)
+        ax.axhline(1, color="black", lw=0.8)
+        _ratio_scale(ax, "y")
+        _ratio_scale(ax, "x", ticks=(1.5, 2, 3, 4, 6, 8, 12, 16, 24, 36, 52))
+        ax.set_xlabel(label)
+        ax.set_ylabel("inositol ratio of means, HOMA-IR")
+    axes[0].legend(fontsize=6, frameon=False, loc="lower left")
+    ax = axes[2]
+    drift, advice = _draws(trace, "drift"), _draws(trace, "beta_advice")
+    for i, outcome in enumerate(trace.posterior["outcome"].values):
+        for j, (draws, name) in enumerate(((drift[:, i], "no advice"), (drift[:, i] + advice[:, i], "with background advice"))):
+            low, mid, high = np.exp(np.quantile(draws, [0.025, 0.5, 0.975]))
+            ax.errorbar([mid], [2 * i + j], xerr=[[mid - low], [high - mid]], fmt="o", color=OKABE_ITO[j], capsize=3)
+    ax.set_yticks(range(4), [f"{OUTCOME_LABEL[o]}: {n}" for o in trace.posterior["outcome"].values
+                             for n in ("no advice", "with advice")], fontsize=7)
+    _no_effect_line(ax)
+    ax.set_xlabel("control arm: end / baseline (log scale)")
+    ax.set_title("control-arm drift (95% CrI)", fontsize=8)
+    return svg(fig)
+
+
+def funnel_figure(yi: np.ndarray, vi: np.ndarray, pooled: float, title: str) -> Markup:
+    """Funnel plot: effect (log ratio) against its standard error, with the pseudo 95% limits around `pooled`."""
+    se = np.sqrt(vi)
+    fig, ax = plt.subplots(figsize=(4.5, 3.6))
+    top = se.max() * 1.1
+    ax.plot([pooled - 1.96 * top, pooled, pooled + 1.96 * top], [top, 0, top], "--", color="#777777")
+    ax.scatter(yi, se, color=OKABE_ITO[0])
+    ax.axvline(pooled, color="black", lw=0.8)
+    ax.set_ylim(top, 0)
+    ax.set_xlabel("log ratio of means")
+    ax.set_ylabel("standard error")
+    ax.set_title(title, fontsize=8)
+    return svg(fig)
+
+
+def component_figure(components: pd.DataFrame, prior_sd: dict) -> Markup:
+    """Ratio of means per component and outcome: posterior median and 95% CrI over the prior's 95% interval."""
+    rows = components[~components["component"].str.contains("minus")]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True, layout="constrained")
+    for ax, (outcome, group) in zip(axes, rows.groupby("outcome", sort=False)):
+        y = np.arange(len(group))[::-1]
+        sd = prior_sd.get(outcome)
+        if sd:
+            ax.axvspan(np.exp(-1.96 * sd), np.exp(1.96 * sd), color="#dddddd", label="prior 95% interval (single component)")
+        ax.errorbar(group["ratio_median"], y, xerr=[group["ratio_median"] - group["ratio_q0.025"], group["ratio_q0.975"] - group["ratio_median"]],
+                    fmt="o", color=OKABE_ITO[0], capsize=3, label="posterior median, 95% CrI")
+        _no_effect_line(ax)
+        ax.set_yticks(y, group["component"])
+        ax.set_xlabel(f"ratio of means, {OUTCOME_LABEL[outcome]} (log scale)")
+        ax.set_title(OUTCOME_LABEL[outcome])
+    axes[0].legend(loc="upper left", bbox_to_anchor=(0, -0.22), fontsize=7, frameon=False, ncols=2)
+    return svg(fig)
+
+
+def decision_figure(decision: pd.DataFrame, cutoff: float) -> Markup:
+    """P(patient's HOMA-IR ends below the cut-off) per scenario, one bar colour per patient profile."""
+    column = f"p_patient_below_{cutoff:g}"
+    profiles = list(dict.fromkeys(decision["profile"]))
+    scenarios = list(dict.fromkeys(decision["scenario"]))
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    width = 0.8 / len(profiles)
+    for i, profile in enumerate(profiles):
+        rows = decision[decision["profile"] == profile].set_index("scenario").loc[scenarios]
+        ax.bar(np.arange(len(scenarios)) + i * width, rows[column], width, color=OKABE_ITO[i], label=profile)
+    ax.set_xticks(np.arange(len(scenarios)) + width * (len(profiles) - 1) / 2, scenarios, rotation=12, fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel(f"P(patient's HOMA-IR < {cutoff:g})")
+    ax.legend(fontsize=7, frameon=False)
+    return svg(fig)
