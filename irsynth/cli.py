@@ -1,6 +1,7 @@
-"""Command line: check a data folder, or compute effect sizes and the REML reference from it.
+"""Command line: check a data folder, add evidence to it, or compute effect sizes and the REML reference from it.
 
     irsynth check DATA_DIR [--config FILE]
+    irsynth add TEMPLATE [--data DATA_DIR] [--dry-run] [--config FILE]
     irsynth effects DATA_DIR OUT_DIR [--config FILE]
 
 DATA_DIR holds arms.csv, pooled.csv and studies.csv in the schema of data/README.md. Problems are printed one
@@ -14,7 +15,9 @@ import sys
 from pathlib import Path
 
 from irsynth import pipeline
+from irsynth.addition import add_evidence
 from irsynth.config import load_config
+from irsynth.evidence import OverlapError
 from irsynth.problems import DataError
 from irsynth.validate import load_evidence
 
@@ -26,10 +29,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="validate a data folder and report every problem")
     check.add_argument("data_dir", type=Path)
+    add = sub.add_parser("add", help="add a trial or pooled estimate from a filled-in template (YAML or CSV)")
+    add.add_argument("template", type=Path)
+    add.add_argument("--data", type=Path, default=Path("data"), help="data folder to add to (default: %(default)s)")
+    add.add_argument("--dry-run", action="store_true", help="check the template against the data; change nothing")
     effects = sub.add_parser("effects", help="validate, harmonise, compute effect sizes and the REML reference")
     effects.add_argument("data_dir", type=Path)
     effects.add_argument("out_dir", type=Path)
-    for command in (check, effects):
+    for command in (check, add, effects):
         command.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="config YAML (default: %(default)s)")
     args = parser.parse_args(argv)
 
@@ -40,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.data_dir}: OK ({len(evidence.arms)} arm rows, {len(evidence.pooled)} pooled rows, "
                   f"{len(evidence.studies)} studies)")
             return 0
+        if args.command == "add":
+            for line in add_evidence(args.template, args.data, config, dry_run=args.dry_run):
+                print(("would add: " if args.dry_run else "") + line)
+            if not args.dry_run:
+                print("Re-fit with `make run`: only the stages that depend on the changed tables run again.")
+            return 0
         out = args.out_dir
         pipeline.validate(args.data_dir, config, out / "validated")
         pipeline.harmonise(out / "validated", args.data_dir, config, out / "harmonised")
@@ -47,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         pipeline.reference(out / "effects" / "contrasts.csv", args.data_dir, config, out / "reference" / "random_effects.csv")
         print(f"wrote {out}/validated, harmonised, effects/contrasts.csv, reference/random_effects.csv")
         return 0
-    except DataError as err:
-        print(err, file=sys.stderr)
+    except (DataError, OverlapError) as err:
+        print(f"{err}\n\nNothing was changed." if args.command == "add" else err, file=sys.stderr)
         return 1
 
 
