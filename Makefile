@@ -13,9 +13,11 @@ export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.cache/pytensor
 .PHONY: run test test-all dry-run lint clean env
 
 run: env
+	python -m irsynth.locks
 	snakemake --cores $(CORES)
 
 dry-run: env
+	python -m irsynth.locks
 	snakemake --cores $(CORES) -n
 
 test: env

@@ -291,10 +291,39 @@ def headline_quantities(trace, decision: dict, regression: dict, individual_sd: 
         "inositol_ratio_q0.025": float(np.exp(np.quantile(inositol, 0.025))),
         "inositol_ratio_q0.975": float(np.exp(np.quantile(inositol, 0.975))),
         "p_inositol_reduces": float(np.mean(inositol < 0)),
-        "inositol_vs_metformin_ratio_median": float(np.exp(np.median(versus))),
-        "lifestyle_ratio_median": float(np.exp(np.median(lifestyle))),
+        **_ratio_quantiles("inositol_vs_metformin", versus),
+        **_ratio_quantiles("lifestyle", lifestyle),
         f"p_patient_below_{decision['cutoff']:g}_inositol_alone": float(table.iloc[0][f"p_patient_below_{decision['cutoff']:g}"]),
     }
+
+
+def _ratio_quantiles(name: str, log_ratio: np.ndarray) -> dict[str, float]:
+    ratio = np.exp(np.quantile(log_ratio, [0.5, 0.025, 0.975]))
+    return {f"{name}_ratio_median": float(ratio[0]), f"{name}_ratio_q0.025": float(ratio[1]), f"{name}_ratio_q0.975": float(ratio[2])}
+
+
+def evidence_years(data: EvidenceData, used_pooled: pd.DataFrame, studies: pd.DataFrame | None) -> dict[str, float]:
+    """Publication year of each evidence item (pooled source, trial contrast, control arm); NaN where unknown."""
+    study_year = {} if studies is None else dict(zip(studies["study_id"], pd.to_numeric(studies["year"], errors="coerce")))
+    pooled_year = dict(zip(used_pooled["source_id"] + ":" + used_pooled["outcome"], pd.to_numeric(used_pooled["year"], errors="coerce")))
+    years = {label: float(pooled_year.get(label, np.nan)) for label in data.pooled_labels}
+    years |= {label: float(study_year.get(label.split(":")[0], np.nan)) for label in data.arm_labels}
+    years |= {label: float(study_year.get(label.split("/")[0], np.nan)) for label in data.drift_labels}
+    return years
+
+
+def cumulative_runs(data: EvidenceData, years: dict[str, float]) -> list[tuple[int, list[str], dict]]:
+    """(year, evidence first published that year, pm.Data overrides) of a cumulative meta-analysis: for each year in
+    which evidence appeared, the evidence published up to then (items of unknown year count from the start)."""
+    runs = []
+    for year in sorted({int(y) for y in years.values() if np.isfinite(y)}):
+        def later(labels):
+            return np.array([np.isfinite(years[label]) and years[label] > year for label in labels], dtype=bool)
+        overrides = {name: np.where(later(labels), LEFT_OUT_SE, se) for name, labels, se in (
+            ("pooled_se", data.pooled_labels, data.pooled_se), ("arm_se", data.arm_labels, data.arm_se),
+            ("drift_se", data.drift_labels, data.drift_se)) if len(labels)}
+        runs.append((year, [label for label, y in years.items() if y == year], overrides))
+    return runs
 
 
 def run_evidence_model(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: pd.DataFrame, config: dict,
@@ -326,6 +355,18 @@ def run_evidence_model(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: p
         warnings += check_gates(refit_table, refit_fit, sampling["gates"], f"evidence model ({name})", sampling["on_gate_failure"])
         sensitivity.append({"kind": kind, "run": name, **headline_quantities(refit, decision, settings["regression"], sd_individual, sampling["seed"])})
 
+    cumulative = []
+    used_pooled = select_pooled(pooled, config)
+    for year, added, overrides in cumulative_runs(data, evidence_years(data, used_pooled[used_pooled["outcome"].isin(data.outcomes)], studies)):
+        refit = sampler.sample(seed=sampling["seed"], **overrides)
+        refit_table, refit_fit = diagnostics(refit, names)
+        # a refit on the early, sparse evidence may fail a gate: it is flagged in its row and the report, not dropped
+        failed = check_gates(refit_table, refit_fit, sampling["gates"], f"evidence model (evidence up to {year})", "warn")
+        warnings += failed
+        cumulative.append({"year": year, "added": "; ".join(added), "items": int(sum(np.sum(se < LEFT_OUT_SE) for se in overrides.values())),
+                           **headline_quantities(refit, decision, settings["regression"], sd_individual, sampling["seed"]),
+                           "gates": "; ".join(f.split(": ", 1)[1] for f in failed) or "passed"})
+
     checks, loo = predictive_checks(trace, model, sampling["seed"])
     evidence_set = pd.DataFrame({
         "kind": ["pooled"] * len(data.pooled_labels) + ["arm contrast"] * len(data.arm_labels)
@@ -338,11 +379,11 @@ def run_evidence_model(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: p
         "decision": decision_table(effects_of, decision["profiles"], cutoffs, sd_individual, longest, sampling["seed"]),
         "regression": regression_summary(trace, settings["priors"]["regression_sd"]),
         "evidence_set": evidence_set, "checks": checks, "loo": loo, "sensitivity": pd.DataFrame(sensitivity),
-        "forest": forest_table(trace, data, sampling["seed"]),
+        "cumulative": pd.DataFrame(cumulative), "forest": forest_table(trace, data, sampling["seed"]),
         "individual_sd_log": round(sd_individual, 6), "longest_trial_weeks": longest,
         "log": (f"evidence model: {len(data.pooled_labels)} pooled rows, {len(data.arm_labels)} arm contrasts, "
                 f"{len(data.drift_labels)} control arms; {per_fit['divergences']} divergences; "
-                f"{len(sensitivity) - 1} sensitivity refits"),
+                f"{len(sensitivity) - 1} sensitivity refits, {len(cumulative)} cumulative refits"),
     }
 
 

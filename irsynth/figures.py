@@ -201,6 +201,23 @@ def regression_figure(trace, regression: dict, priors: dict) -> Markup:
     return svg(fig)
 
 
+def cumulative_figure(cumulative: pd.DataFrame) -> Markup:
+    """Headline ratios (posterior median, 95% CrI) as the evidence published up to each year accumulates."""
+    panels = [("inositol", "inositol vs control, HOMA-IR"), ("inositol_vs_metformin", "inositol / metformin, HOMA-IR"),
+              ("lifestyle", "lifestyle vs control, HOMA-IR")]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), sharey=True, layout="constrained")
+    for ax, (name, title) in zip(axes, panels):
+        mid, low, high = (cumulative[f"{name}_ratio_{q}"] for q in ("median", "q0.025", "q0.975"))
+        ax.errorbar(cumulative["year"], mid, yerr=[mid - low, high - mid], fmt="o-", color=OKABE_ITO[0], capsize=3)
+        ax.axhline(1, color="black", lw=0.8)
+        ax.set_xticks(cumulative["year"], cumulative["year"].astype(int), rotation=45)
+        ax.set_xlabel("evidence published up to (year)")
+        ax.set_title(title, fontsize=8)
+    _ratio_scale(axes[0], "y")
+    axes[0].set_ylabel("ratio of means (95% CrI), log scale")
+    return svg(fig)
+
+
 def funnel_figure(yi: np.ndarray, vi: np.ndarray, pooled: float, title: str) -> Markup:
     """Funnel plot: effect (log ratio) against its standard error, with the pseudo 95% limits around `pooled`."""
     se = np.sqrt(vi)

@@ -142,7 +142,7 @@ def fit_evidence(validated_dir: Path, changes_csv: Path, effects_csv: Path, data
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result["trace"].to_netcdf(out_dir / "posterior.nc", engine="h5netcdf")
-    for name in ("diagnostics", "components", "regression", "decision", "evidence_set", "checks", "loo", "sensitivity", "forest"):
+    for name in ("diagnostics", "components", "regression", "decision", "evidence_set", "checks", "loo", "sensitivity", "cumulative", "forest"):
         write_table(result[name], out_dir / f"{name}.csv", provenance)
     headline = {
         "components": json.loads(result["components"].round(6).to_json(orient="records")),
@@ -158,9 +158,19 @@ def fit_evidence(validated_dir: Path, changes_csv: Path, effects_csv: Path, data
 
 
 def report(results_dir: Path, config: dict, out_html: Path, command: str) -> None:
-    """The self-contained HTML report."""
-    from irsynth.provenance import write_atomic
-    from irsynth.report import build_report
+    """The self-contained HTML report, with what changed since the run recorded last in results/history/; then
+    this run's history entry."""
+    import json
 
-    write_atomic(out_html, build_report(results_dir, config, command))
+    from irsynth.history import history_entry, latest_entry, record, what_changed
+    from irsynth.provenance import write_atomic
+    from irsynth.report import build_report, now
+
+    results_dir = Path(results_dir)
+    headline = json.loads((results_dir / "models" / "evidence" / "headline.json").read_text())
+    trials = sorted(set(_read(results_dir / "validated" / "arms.csv")["study_id"]))
+    entry = history_entry(headline, trials, config["decision"]["cutoff"], now())
+    changes = what_changed(latest_entry(results_dir / "history"), entry)
+    write_atomic(out_html, build_report(results_dir, config, command, changes, entry["built"]))
     print(f"wrote {out_html}")
+    print(f"history entry {record(results_dir / 'history', entry)}")

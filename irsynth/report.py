@@ -27,7 +27,8 @@ def _read(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=False, na_values=[""])
 
 
-def build_report(results: Path, config: dict, command: str) -> str:
+def build_report(results: Path, config: dict, command: str, changes: dict | None = None, built: str = "") -> str:
+    """The report's HTML from the result files; `changes` is history.what_changed against the previous run."""
     results = Path(results)
     ev = results / "models" / "evidence"
     headline = json.loads((ev / "headline.json").read_text())
@@ -45,6 +46,7 @@ def build_report(results: Path, config: dict, command: str) -> str:
     cutoff = config["decision"]["cutoff"]
     priors = config["evidence_model"]["priors"]
     forest = _read(ev / "forest.csv")
+    cumulative = _read(ev / "cumulative.csv")
     trace = xr.open_datatree(ev / "posterior.nc")
     small_study = small_study_table(contrasts, config["report"]["small_study_min_studies"])
     diagnostics = {name: _read(results / "models" / name / "diagnostics.csv") for name in ("evidence", "pairwise", "network")}
@@ -62,6 +64,7 @@ def build_report(results: Path, config: dict, command: str) -> str:
             "densities": figures.density_figure(trace, priors),
             "graph": figures.evidence_graph(forest, config["comparisons"]),
             "regression": figures.regression_figure(trace, config["evidence_model"]["regression"], priors),
+            "cumulative": figures.cumulative_figure(cumulative) if len(cumulative) else "",
             "funnels": funnels(contrasts, small_study, config["report"]["funnel_min_studies"]),
         },
         small_study=small_study, gates=config["sampling"]["gates"],
@@ -70,8 +73,12 @@ def build_report(results: Path, config: dict, command: str) -> str:
         regression=_read(ev / "regression.csv"), network=_read(results / "models" / "network" / "network.csv"),
         node_split=_read(results / "models" / "network" / "node_split.csv"),
         loo=_read(ev / "loo.csv"), checks=_read(ev / "checks.csv"),
-        built=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        built=built or now(), changes=changes, cumulative=cumulative,
     )
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def funnels(contrasts: pd.DataFrame, small_study: pd.DataFrame, min_studies: int) -> list:

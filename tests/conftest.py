@@ -48,7 +48,7 @@ def workspace(tmp_path_factory) -> Path:
     `pytest.mark.xdist_group("workflow")`, so that under `--dist loadgroup` one worker builds it once."""
     work = tmp_path_factory.mktemp("workflow")
     shutil.copy(ROOT / "Snakefile", work)
-    for folder in ("workflow", "config", "data"):
+    for folder in ("workflow", "config", "data", "profiles"):
         shutil.copytree(ROOT / folder, work / folder)
     run = snakemake(work)
     assert run.returncode == 0, run.stderr

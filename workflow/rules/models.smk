@@ -19,6 +19,8 @@ rule fit_pairwise:
 
 
 rule fit_evidence:
+    # the longest job: start it as soon as its inputs exist
+    priority: 10
     input:
         pooled="results/validated/pooled.csv",
         studies="results/validated/studies.csv",
@@ -49,6 +51,11 @@ rule fit_evidence:
         sensitivity=report(
             "results/models/evidence/sensitivity.csv",
             caption="../report/sensitivity.rst",
+            category="Inositol/lifestyle evidence model",
+        ),
+        cumulative=report(
+            "results/models/evidence/cumulative.csv",
+            caption="../report/cumulative.rst",
             category="Inositol/lifestyle evidence model",
         ),
         headline="results/models/evidence/headline.json",
