@@ -31,14 +31,18 @@ def data_dir(tmp_path) -> Path:
     return target
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    """The venv's Snakemake in `workdir`, with a minimal environment (and make's compile cache, if set)."""
+def snakemake_env(workdir: Path) -> dict[str, str]:
+    """A minimal environment for the venv's Snakemake (with make's compile cache, if set)."""
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(workdir)}
     if "PYTENSOR_FLAGS" in os.environ:
         env["PYTENSOR_FLAGS"] = os.environ["PYTENSOR_FLAGS"]
+    return env
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "1", *args],
-        cwd=workdir, env=env, capture_output=True, text=True, timeout=900,
+        cwd=workdir, env=snakemake_env(workdir), capture_output=True, text=True, timeout=900,
     )
 
 

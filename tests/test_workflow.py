@@ -5,13 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import os
+import signal
 import subprocess
+import sys
+import time
 import zipfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT, edit_row, find_row, snakemake
+from conftest import ROOT, edit_row, find_row, snakemake, snakemake_env
 from malformed import CASES
 
 from irsynth.cli import main as cli_main
@@ -84,14 +88,16 @@ def test_evidence_model_answers_the_question(workspace):
 def test_same_inputs_and_seed_give_identical_summaries(workspace):
     """Two runs with a warm compile cache give byte-identical summaries (a cold compile may differ in the last
     bits of the log density, which NUTS amplifies: see README, Reproducibility)."""
-    names = ["components.csv", "decision.csv", "sensitivity.csv", "checks.csv", "headline.json"]
     folder = workspace / "results/models/evidence"
     outputs = []
     for _ in range(2):
         run = snakemake(workspace, "--forcerun", "fit_evidence")
         assert run.returncode == 0, run.stderr
-        outputs.append({n: (folder / n).read_bytes() for n in names})
-    assert outputs[0] == outputs[1]
+        outputs.append({p.name: p.read_bytes() for p in sorted(folder.glob("*.csv")) + [folder / "headline.json"]})
+    assert len(outputs[0]) == 11 and outputs[0] == outputs[1]
+    html = (workspace / "results/report/report.html").read_text()
+    assert "same data and config (differences below are Monte Carlo noise only)" in html
+    assert len(list((workspace / "results/history").glob("*.json"))) >= 3
 
 
 def test_network_is_described_honestly(workspace):
@@ -173,8 +179,8 @@ def test_report_answers_first_and_matches_the_summaries(workspace):
                     "data", "provenance"):
         assert f'id="{section}"' in html
     assert html.index('id="answer"') < html.index('id="decision"') < html.index('id="evidence"')
-    # decision, evidence graph, a forest plot per outcome, components, densities, meta-regression
-    assert html.count("<svg") == 7
+    # decision, evidence graph, a forest plot per outcome, components, densities, meta-regression, cumulative
+    assert html.count("<svg") == 8
     assert "<script" not in html and 'src="http' not in html and "<link" not in html
     assert "Too few studies (k = 1) for a small-study test" in html and "No funnel plot" in html
 
@@ -207,3 +213,76 @@ def test_report_escapes_text_from_data(workspace, tmp_path):
     html = build_report(results, load_config(workspace / "config/config.yaml"), "make run")
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<img src=x" not in html and "<script>alert(3)" not in html and "&lt;script&gt;alert(3)" in html
+
+
+TRIAL = ROOT / "tests" / "fixtures" / "synthetic_trial.yaml"
+
+
+@pytest.fixture(scope="module")
+def living(workspace, tmp_path_factory):
+    """A copy of the built workspace, a synthetic trial added with `irsynth add`, a run killed mid-fit and the run
+    after it. Returns the copy, the results' digests before the addition and after recovery, and both runs."""
+    work = tmp_path_factory.mktemp("living") / "workflow"
+    shutil.copytree(workspace, work, symlinks=True)
+    before = digest(work / "results")
+    assert cli_main(["add", str(TRIAL), "--data", str(work / "data")]) == 0
+    dry = snakemake(work, "-n")
+    start = time.time()
+    killed = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1"], cwd=work, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=snakemake_env(work))
+    log = work / "results/logs/fit_evidence.log"
+    deadline = time.time() + 300
+    while not (log.exists() and log.stat().st_mtime > start) and time.time() < deadline:
+        time.sleep(0.5)
+    time.sleep(4)                          # inside the fit
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait()
+    assert not (work / "results/models/evidence/headline.json").exists()   # removed before the job, never completed
+    assert any((work / ".snakemake/incomplete").iterdir())                # the killed job is marked incomplete
+    assert subprocess.run([sys.executable, "-m", "irsynth.locks", str(work)], capture_output=True, text=True).returncode == 0
+    recovered = snakemake(work)
+    return work, before, digest(work / "results"), dry, recovered
+
+
+def test_adding_a_trial_reruns_only_what_depends_on_it(living):
+    work, before, after, dry, recovered = living
+    assert _jobs(dry) == {"validate", "harmonise", "effects", "reference", "fit_pairwise", "fit_evidence", "fit_network", "report"}
+    assert "table=pooled" not in dry.stdout
+    assert recovered.returncode == 0, recovered.stderr
+    assert after["validated/pooled.csv"] == before["validated/pooled.csv"]   # content and timestamp
+    assert after["validated/arms.csv"] != before["validated/arms.csv"]
+    assert "Nothing to be done" in snakemake(work, "-n").stdout
+
+
+def test_a_run_killed_mid_fit_is_recovered_by_the_next(living):
+    work, _, _, _, recovered = living
+    assert recovered.returncode == 0, recovered.stderr
+    assert not any((work / ".snakemake/incomplete").iterdir())
+    headline = json.loads((work / "results/models/evidence/headline.json").read_text())
+    assert "Synthetic2026:homa_ir" in headline["evidence_set"]
+
+
+def test_the_report_says_what_changed_since_the_last_run(living):
+    work = living[0]
+    html = (work / "results/report/report.html").read_text()
+    assert 'id="changes"' in html and "data changed; same config" in html
+    assert "Synthetic2026:homa_ir" in html.split('id="changes"')[1].split("</ul>")[0]
+    assert "Trials added to the data: Synthetic2026" in html
+    entries = sorted((work / "results/history").glob("*.json"))
+    previous, current = (json.loads(e.read_text()) for e in entries[-2:])
+    assert previous["data_hash"] != current["data_hash"] and "Synthetic2026" in current["trials"]
+    shift = current["quantities"]["inositol, HOMA-IR (ratio of means)"]["median"] - previous["quantities"]["inositol, HOMA-IR (ratio of means)"]["median"]
+    assert f"{shift:+.3f}" in html
+    assert (work / "results/models/evidence/cumulative.csv").read_text().splitlines()[-1].startswith("2026,Synthetic2026:homa_ir")
+
+
+def test_a_failed_gate_keeps_the_last_good_report(workspace, tmp_path):
+    work = tmp_path / "workflow"
+    shutil.copytree(workspace, work, symlinks=True)
+    report, history = work / "results/report/report.html", work / "results/history"
+    before = (digest(report.parent), digest(history))
+    config = work / "config/config.yaml"
+    config.write_text(config.read_text().replace("ess_min: 400", "ess_min: 1000000"))
+    run = snakemake(work)
+    assert run.returncode != 0 and "convergence gate failed" in (work / "results/logs/fit_evidence.log").read_text()
+    assert (digest(report.parent), digest(history)) == before
