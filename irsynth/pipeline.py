@@ -38,12 +38,12 @@ def _read(path: Path) -> pd.DataFrame:
 
 def read_effects(path: Path) -> pd.DataFrame:
     """The effect-size table (results/effects/contrasts.csv) with its `usable` column as booleans."""
-    table = _text_columns(_read(path))
+    table = text_columns(_read(path))
     table["usable"] = table["usable"].astype(bool)
     return table
 
 
-def _text_columns(frame: pd.DataFrame) -> pd.DataFrame:
+def text_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """Validated tables are re-read from CSV: restore blank text cells to '' (not NaN)."""
     frame = frame.copy()
     for column in frame.columns:
@@ -64,8 +64,8 @@ def validate(data_dir: Path, config: dict, out_dir: Path, tables=("arms", "poole
 
 def harmonise(validated_dir: Path, data_dir: Path, config: dict, out_dir: Path) -> None:
     """Harmonised arm values (with derivations) and per-arm change scores."""
-    arms = _text_columns(_read(Path(validated_dir, "arms.csv"))).rename(columns={"data_line": LINE})
-    studies = _text_columns(_read(Path(validated_dir, "studies.csv")))
+    arms = text_columns(_read(Path(validated_dir, "arms.csv"))).rename(columns={"data_line": LINE})
+    studies = text_columns(_read(Path(validated_dir, "studies.csv")))
     values = harmonise_arms(arms, studies, config)
     changes = arm_changes(values, config)
     provenance = stamp(data_dir, config)
@@ -79,7 +79,7 @@ def harmonise(validated_dir: Path, data_dir: Path, config: dict, out_dir: Path) 
 
 def effects(changes_csv: Path, data_dir: Path, config: dict, out_csv: Path) -> None:
     """Between-arm effect sizes (ROM, MD, SMD on end values and change scores)."""
-    changes = _text_columns(_read(changes_csv))
+    changes = text_columns(_read(changes_csv))
     table = contrasts(changes, config)
     write_table(table, out_csv, stamp(data_dir, config))
     print(f"{len(table)} contrast rows, {int(table['usable'].sum())} usable")
@@ -115,7 +115,7 @@ def fit_network(changes_csv: Path, data_dir: Path, config: dict, out_dir: Path) 
     """Network meta-analysis of arm-level log changes per outcome, with the network's description."""
     from irsynth.network import fit_networks
 
-    changes = _text_columns(_read(changes_csv))
+    changes = text_columns(_read(changes_csv))
     summary, description, splits, diagnostics, warnings = fit_networks(changes, config["models"]["network"], config["sampling"])
     provenance = {**stamp(data_dir, config), "seed": config["sampling"]["seed"], "gate_warnings": warnings}
     for name, table in (("summary", summary), ("network", description), ("node_split", splits), ("diagnostics", diagnostics)):
@@ -132,10 +132,10 @@ def fit_evidence(validated_dir: Path, changes_csv: Path, effects_csv: Path, data
     from irsynth.evidence import run_evidence_model
     from irsynth.provenance import write_atomic
 
-    pooled = _text_columns(_read(Path(validated_dir, "pooled.csv")))
-    changes = _text_columns(_read(changes_csv))
+    pooled = text_columns(_read(Path(validated_dir, "pooled.csv")))
+    changes = text_columns(_read(changes_csv))
     contrasts = read_effects(effects_csv)
-    studies = _text_columns(_read(Path(validated_dir, "studies.csv")))
+    studies = text_columns(_read(Path(validated_dir, "studies.csv")))
     result = run_evidence_model(pooled, contrasts, changes, config, studies)
 
     provenance = {**stamp(data_dir, config), "seed": config["sampling"]["seed"], "gate_warnings": result["warnings"]}

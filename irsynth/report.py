@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from irsynth import figures
 from irsynth.evidence import prior_sd, select_pooled
-from irsynth.pipeline import read_effects
+from irsynth.pipeline import read_effects, text_columns
 from irsynth.smallstudy import small_study_table
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "workflow" / "report"
@@ -35,8 +35,8 @@ def build_report(results: Path, config: dict, command: str, changes: dict | None
     components = _read(ev / "components.csv")
     decision = _read(ev / "decision.csv")
     sensitivity = _read(ev / "sensitivity.csv")
-    arms = _read(results / "validated" / "arms.csv")
-    pooled = _read(results / "validated" / "pooled.csv")
+    arms = text_columns(_read(results / "validated" / "arms.csv"))
+    pooled = text_columns(_read(results / "validated" / "pooled.csv"))
     values = _read(results / "harmonised" / "arm_values.csv")
     contrasts = read_effects(results / "effects" / "contrasts.csv")
     key = ["source_id", "outcome", "comparison", "analysis"]
