@@ -69,12 +69,23 @@ def build_report(results: Path, config: dict, command: str, changes: dict | None
         },
         small_study=small_study, gates=config["sampling"]["gates"],
         arms=arms.merge(values[["data_line", "usable", "reason", "derivation"]], on="data_line", how="left"),
-        pooled=pooled, diagnostics=diagnostics, command=command,
+        pooled=pooled, studies=study_table(results, arms), diagnostics=diagnostics, command=command,
         regression=_read(ev / "regression.csv"), network=_read(results / "models" / "network" / "network.csv"),
         node_split=_read(results / "models" / "network" / "node_split.csv"),
         loo=_read(ev / "loo.csv"), checks=_read(ev / "checks.csv"),
         built=built or now(), changes=changes, cumulative=cumulative,
     )
+
+
+def study_table(results: Path, arms: pd.DataFrame) -> pd.DataFrame:
+    """studies.csv with each study's count of arm-level rows and the evidence-model items it contributes."""
+    studies = text_columns(_read(results / "validated" / "studies.csv"))
+    used = _read(results / "models" / "evidence" / "evidence_set.csv")["label"]
+    studies["arm_rows"] = studies["study_id"].map(arms["study_id"].value_counts()).fillna(0).astype(int)
+    studies["in_model"] = [", ".join(sorted({label.split(":", 1)[1] + (" (control arm)" if "/" in label else "")
+                                             for label in used if label.split(":")[0].split("/")[0] == study}))
+                           for study in studies["study_id"]]
+    return studies
 
 
 def now() -> str:

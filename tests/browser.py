@@ -59,7 +59,8 @@ def render(html_path: Path, screenshot: Path, width: int = 1280, height: int = 2
     """Load `html_path`, write a `width` x `height` PNG of the top of the page to `screenshot`, and return the
     problems the page produced: console messages at level error (console.error, failed console.assert),
     uncaught exceptions and rejected promises, other browser errors (log level error), resources that failed
-    to load, and any request that would need the network. An empty list means a clean page."""
+    to load, any request that would need the network, and content wider than the window. An empty list means a
+    clean page."""
     html_path = Path(html_path).resolve()
     if not html_path.is_file():
         raise FileNotFoundError(html_path)
@@ -183,7 +184,10 @@ class _Browser:
         # Then until the network has been quiet for 0.5 s (Chromium's networkIdle), so late errors are caught too.
         self._wait_for(lambda e: e.get("method") == "Page.lifecycleEvent" and e["params"]["name"] == "networkIdle",
                        min(self.deadline, time.monotonic() + 10))
-        return _problems(self.events)
+        page_width = self.send("Runtime.evaluate", expression="document.documentElement.scrollWidth",
+                               returnByValue=True)["result"]["value"]
+        overflow = [f"page is {page_width} px wide in a {width} px window (content overflows sideways)"] if page_width > width else []
+        return _problems(self.events) + overflow
 
     def screenshot(self) -> bytes:
         return base64.b64decode(self.send("Page.captureScreenshot", format="png")["data"])

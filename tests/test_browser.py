@@ -39,6 +39,7 @@ CASES = {
     "exception": ('<script>throw new Error("x")</script>', ["exception: Uncaught Error: x"]),
     "missing image": ('<img src="missing.png">', ["failed to load", "missing.png", "ERR_FILE_NOT_FOUND"]),
     "network": ('<img src="https://example.org/logo.png">', ["network request", "https://example.org/logo.png"]),
+    "too wide": ('<div style="width:2000px">wide</div>', ["overflows sideways"]),
 }
 
 

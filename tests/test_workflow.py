@@ -183,6 +183,7 @@ def test_report_answers_first_and_matches_the_summaries(workspace):
     assert html.count("<svg") == 8
     assert "<script" not in html and 'src="http' not in html and "<link" not in html
     assert "Too few studies (k = 1) for a small-study test" in html and "No funnel plot" in html
+    assert html.count("<tr class") > 45 and 'id="studies-table"' in html and "no: no arm-level numbers extracted" in html
 
 
 def test_outputs_are_registered_for_the_snakemake_report(workspace):
