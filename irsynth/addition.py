@@ -90,6 +90,8 @@ def add_evidence(template: Path, data_dir: Path, config: dict, dry_run: bool = F
     done = [f"{data_dir / f'{t}.csv'}: line{f' {a}' if a == b else f's {a}-{b}'} added from {template}"
             for t, (a, b) in new_lines.items()]
     done += possible_overlap(evidence, additions, config)
+    done += [f"{row['source_id']} ({row['outcome']}) is stored but not used until config evidence_model.pooled names it "
+             "(one source per comparison and outcome)" for row in additions.get("pooled", [])]
     if not dry_run:
         for table, text in new_texts.items():
             write_atomic(data_dir / f"{table}.csv", text)

@@ -122,6 +122,17 @@ def test_a_pooled_row_pooling_a_trial_used_at_arm_level_is_refused(data_dir, con
         add_evidence(path, data_dir, config)
 
 
+def test_a_pooled_estimate_is_stored_and_its_use_left_to_the_config(data_dir, config, tmp_path):
+    header, rows = read_rows(data_dir / "pooled.csv")
+    row = dict(rows[find_row(data_dir / "pooled.csv", source_id="Fatima2023", outcome="homa_ir")])
+    row.update(source_id="NewReview2026", year="2026")
+    path = tmp_path / "pooled.yaml"
+    path.write_text(yaml.safe_dump({"pooled": [row]}))
+    done = add_evidence(path, data_dir, config)
+    assert done[-1].startswith("NewReview2026 (homa_ir) is stored but not used until config evidence_model.pooled names it")
+    assert load_evidence(data_dir, config).pooled["source_id"].iloc[-1] == "NewReview2026"
+
+
 def test_an_older_trial_is_flagged_as_possibly_inside_a_pooled_source(data_dir, config, tmp_path):
     done = add_evidence(template(tmp_path, lambda c: c["studies"][0].update(year="2015")), data_dir, config)
     assert any("Synthetic2026 (2015) may be among the unlisted trials of Unfer2017" in line for line in done), done
