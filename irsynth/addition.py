@@ -44,15 +44,18 @@ def read_template(path: Path) -> dict[str, list[dict[str, str]]]:
                 raise DataError([Problem(name, None, table, None, "expected a list of rows (mappings of column: value)")])
             rows[table] = [{str(k): str(v) for k, v in entry.items()} for entry in entries]
         return rows
-    frame, problems = read_table(path, required=[], optional=_header(path))
+    frame, problems = read_table(path, required=[], optional=_header(_text(path)))
     if problems:
         raise DataError(problems)
     table = "pooled" if "source_id" in frame else "arms" if "arm" in frame else "studies"
     return {table: frame.drop(columns="_line").to_dict("records")}
 
 
-def _header(path: Path) -> list[str]:
-    text = Path(path).read_bytes().decode("utf-8-sig")
+def _text(path: Path) -> str:
+    return Path(path).read_bytes().decode("utf-8-sig")
+
+
+def _header(text: str) -> list[str]:
     return [h.strip() for h in next(csv.reader(io.StringIO(text)))]
 
 
@@ -60,8 +63,8 @@ def add_evidence(template: Path, data_dir: Path, config: dict, dry_run: bool = F
     """Validate the template's rows together with `data_dir`, refuse overlap, append them; return what was done."""
     data_dir = Path(data_dir)
     additions = read_template(template)
-    texts = {t: (data_dir / f"{t}.csv").read_bytes().decode("utf-8-sig") for t in TABLES}
-    headers = {t: _header(data_dir / f"{t}.csv") for t in TABLES}
+    texts = {t: _text(data_dir / f"{t}.csv") for t in TABLES}
+    headers = {t: _header(text) for t, text in texts.items()}
     problems, new_texts, new_lines = [], {}, {}
     for table, rows in additions.items():
         for i, row in enumerate(rows, start=1):

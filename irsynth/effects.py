@@ -57,6 +57,11 @@ def escalc(measure: str, m1, sd1, n1, m2=None, sd2=None, n2=None, r=None) -> tup
     raise ValueError(f"unknown measure {measure!r}")
 
 
+def usable_effects(table: pd.DataFrame, basis: str = "change", measure: str = "ROM") -> pd.DataFrame:
+    """The usable rows of an effect-size table on one basis and measure (default: log ratio of mean changes)."""
+    return table[table["usable"] & (table["basis"] == basis) & (table["measure"] == measure)]
+
+
 def match_comparison(class1: str, class2: str, comparisons: dict) -> tuple[str, bool] | None:
     """Name of the config comparison that arm classes (class1, class2) form, and whether the order is reversed."""
     for name, spec in comparisons.items():

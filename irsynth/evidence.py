@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from irsynth.effects import usable_effects
 from irsynth.forest import forest_table
 from models.evidence import COMPONENTS, COVARIATES, MEASURE_CODES, EvidenceData, build_evidence_model
 
@@ -82,10 +83,8 @@ def evidence_data(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: pd.Dat
     index = {o: i for i, o in enumerate(outcomes)}
     used = select_pooled(pooled, config)
     used = used[used["outcome"].isin(outcomes)]
-    arms = contrasts[
-        contrasts["usable"] & (contrasts["basis"] == "change") & (contrasts["measure"] == "ROM")
-        & contrasts["outcome"].isin(outcomes)
-    ] if settings["use_arm_contrasts"] else contrasts.iloc[0:0]
+    arms = usable_effects(contrasts)
+    arms = arms[arms["outcome"].isin(outcomes)] if settings["use_arm_contrasts"] else arms.iloc[0:0]
     check_overlap(used, arms["study_id"].tolist())
     controls = changes[(changes["arm_class"] == "control") & changes["log_ratio_var"].notna() & changes["outcome"].isin(outcomes)]
     baseline = changes[changes["outcome"].isin(outcomes) & changes["baseline_mean"].notna() & changes["baseline_sd"].notna()]
@@ -287,9 +286,7 @@ def headline_quantities(trace, decision: dict, regression: dict, individual_sd: 
     table = decision_table({"x": effects["inositol alone (lifestyle unchanged)"]}, [profile],
                            [decision["cutoff"]], individual_sd, np.inf, seed)
     return {
-        "inositol_ratio_median": float(np.exp(np.median(inositol))),
-        "inositol_ratio_q0.025": float(np.exp(np.quantile(inositol, 0.025))),
-        "inositol_ratio_q0.975": float(np.exp(np.quantile(inositol, 0.975))),
+        **_ratio_quantiles("inositol", inositol),
         "p_inositol_reduces": float(np.mean(inositol < 0)),
         **_ratio_quantiles("inositol_vs_metformin", versus),
         **_ratio_quantiles("lifestyle", lifestyle),
@@ -347,25 +344,26 @@ def run_evidence_model(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: p
     sd_individual = individual_sd(changes, decision["individual_sd_log"])
     cutoffs = [decision["cutoff"], *decision["alternative_cutoffs"]]
 
+    def refit(overrides: dict, label: str, on_failure: str) -> tuple[dict, list[str]]:
+        """Headline quantities of a refit with new pm.Data values, and the gates it failed."""
+        fit = sampler.sample(seed=sampling["seed"], **overrides)
+        failed = check_gates(*diagnostics(fit, names), sampling["gates"], f"evidence model ({label})", on_failure)
+        return headline_quantities(fit, decision, settings["regression"], sd_individual, sampling["seed"]), failed
+
     sensitivity = [{"kind": "primary", "run": "primary analysis",
                     **headline_quantities(trace, decision, settings["regression"], sd_individual, sampling["seed"])}]
     for kind, name, overrides in sensitivity_runs(data, config):
-        refit = sampler.sample(seed=sampling["seed"], **overrides)
-        refit_table, refit_fit = diagnostics(refit, names)
-        warnings += check_gates(refit_table, refit_fit, sampling["gates"], f"evidence model ({name})", sampling["on_gate_failure"])
-        sensitivity.append({"kind": kind, "run": name, **headline_quantities(refit, decision, settings["regression"], sd_individual, sampling["seed"])})
+        quantities, failed = refit(overrides, name, sampling["on_gate_failure"])
+        warnings += failed
+        sensitivity.append({"kind": kind, "run": name, **quantities})
 
     cumulative = []
-    used_pooled = select_pooled(pooled, config)
-    for year, added, overrides in cumulative_runs(data, evidence_years(data, used_pooled[used_pooled["outcome"].isin(data.outcomes)], studies)):
-        refit = sampler.sample(seed=sampling["seed"], **overrides)
-        refit_table, refit_fit = diagnostics(refit, names)
+    for year, added, overrides in cumulative_runs(data, evidence_years(data, select_pooled(pooled, config), studies)):
         # a refit on the early, sparse evidence may fail a gate: it is flagged in its row and the report, not dropped
-        failed = check_gates(refit_table, refit_fit, sampling["gates"], f"evidence model (evidence up to {year})", "warn")
+        quantities, failed = refit(overrides, f"evidence up to {year}", "warn")
         warnings += failed
         cumulative.append({"year": year, "added": "; ".join(added), "items": int(sum(np.sum(se < LEFT_OUT_SE) for se in overrides.values())),
-                           **headline_quantities(refit, decision, settings["regression"], sd_individual, sampling["seed"]),
-                           "gates": "; ".join(f.split(": ", 1)[1] for f in failed) or "passed"})
+                           **quantities, "gates": "; ".join(f.split(": ", 1)[1] for f in failed) or "passed"})
 
     checks, loo = predictive_checks(trace, model, sampling["seed"])
     evidence_set = pd.DataFrame({

@@ -70,17 +70,17 @@ def forest_figure(forest: pd.DataFrame, outcome: str) -> Markup:
     for comparison, group in rows.groupby("comparison", sort=False):
         labels.append((y, comparison.replace("_", " "), True))
         y -= 1
-        for row in group.itertuples():
-            observed = row.kind in ("trial", "meta-analysis")
-            centre, low, high = ((row.observed_ratio, row._7, row._8) if observed else (row.model_ratio, row._10, row._11))
+        for row in group.to_dict("records"):
+            kind = row["kind"]
+            source = "observed" if kind in ("trial", "meta-analysis") else "model"
+            centre, low, high = (row[f"{source}_{q}"] for q in ("ratio", "q0.025", "q0.975"))
             xerr = [[centre - low if low == low else 0], [high - centre if high == high else 0]]
-            handle = ax.errorbar([centre], [y], xerr=xerr, capsize=2, **style[row.kind])
-            legend.setdefault(row.kind, handle)
-            if row.kind == "trial":
-                shrunk = ax.errorbar([row.model_ratio], [y - 0.3], xerr=[[row.model_ratio - row._10], [row._11 - row.model_ratio]],
-                                     fmt="o", mfc="white", color=OKABE_ITO[0], ms=4, capsize=2)
-                legend.setdefault("shrunken", shrunk)
-            text = f"{row.label}  {row.published}" if row.kind == "meta-analysis" else row.label
+            legend.setdefault(kind, ax.errorbar([centre], [y], xerr=xerr, capsize=2, **style[kind]))
+            if kind == "trial":
+                shrunk, low, high = row["model_ratio"], row["model_q0.025"], row["model_q0.975"]
+                legend.setdefault("shrunken", ax.errorbar([shrunk], [y - 0.3], xerr=[[shrunk - low], [high - shrunk]], fmt="o",
+                                                          mfc="white", color=OKABE_ITO[0], ms=4, capsize=2))
+            text = f"{row['label']}  {row['published']}" if kind == "meta-analysis" else row["label"]
             labels.append((y, text, False))
             y -= 1
     ax.set_yticks([p for p, _, _ in labels], [t for _, t, _ in labels])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from irsynth.effects import usable_effects
 from irsynth.exact import exact_posterior
 from irsynth.fitting import Sampler, check_gates, diagnostics
 from irsynth.priors import tau_logpdf
@@ -23,9 +24,7 @@ PARAMETERS = ("mu", "tau", "theta_new")
 
 def pairwise_groups(effects: pd.DataFrame, settings: dict) -> dict[tuple[str, str], pd.DataFrame]:
     """Usable study effects per (comparison, outcome) on the configured basis and measure."""
-    chosen = effects[
-        effects["usable"] & (effects["basis"] == settings["basis"]) & (effects["measure"] == settings["measure"])
-    ]
+    chosen = usable_effects(effects, settings["basis"], settings["measure"])
     return {key: group.reset_index(drop=True) for key, group in chosen.groupby(["comparison", "outcome"], sort=True)}
 
 

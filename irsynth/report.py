@@ -16,6 +16,7 @@ import xarray as xr
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from irsynth import figures
+from irsynth.effects import usable_effects
 from irsynth.evidence import prior_sd, select_pooled
 from irsynth.pipeline import read_effects, text_columns
 from irsynth.smallstudy import small_study_table
@@ -95,7 +96,7 @@ def now() -> str:
 def funnels(contrasts: pd.DataFrame, small_study: pd.DataFrame, min_studies: int) -> list:
     """A funnel plot per comparison and outcome with at least `min_studies` trials, centred on the fixed-effect mean."""
     plots = []
-    usable = contrasts[contrasts["usable"] & (contrasts["basis"] == "change") & (contrasts["measure"] == "ROM")]
+    usable = usable_effects(contrasts)
     for row in small_study[small_study["k"] >= min_studies].itertuples():
         group = usable[(usable["comparison"] == row.comparison) & (usable["outcome"] == row.outcome)]
         yi, vi = group["yi"].to_numpy(float), group["vi"].to_numpy(float)

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from irsynth.effects import usable_effects
+
 
 def _check(yi, vi) -> tuple[np.ndarray, np.ndarray]:
     yi, vi = np.asarray(yi, float), np.asarray(vi, float)
@@ -73,8 +75,7 @@ def small_study_assessment(yi, vi, min_studies: int = 10) -> dict:
 def small_study_table(contrasts: pd.DataFrame, min_studies: int) -> pd.DataFrame:
     """Per comparison and outcome of the usable change-score log ratios: k, the Egger test where k allows, a statement."""
     rows = []
-    usable = contrasts[contrasts["usable"] & (contrasts["basis"] == "change") & (contrasts["measure"] == "ROM")]
-    for (comparison, outcome), group in usable.groupby(["comparison", "outcome"]):
+    for (comparison, outcome), group in usable_effects(contrasts).groupby(["comparison", "outcome"]):
         result = small_study_assessment(group["yi"], group["vi"], min_studies)
         rows.append({"comparison": comparison, "outcome": outcome, "k": result["k"], "p": result.get("p", np.nan),
                      "statement": result["statement"]})
