@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from models.evidence import EvidenceData
+from models.evidence import EvidenceData, study_effects
 
 Z = stats.norm.ppf(0.975)
 
@@ -33,6 +33,7 @@ def forest_table(trace, data: EvidenceData, seed: int) -> pd.DataFrame:
     n = post.sizes["chain"] * post.sizes["draw"]
     draws = {name: post[name].values.reshape(n, *post[name].shape[2:]) for name in post.data_vars}
     rng = np.random.default_rng(seed)
+    theta = study_effects(trace, data, seed) if len(data.arm_labels) else None
     measures = {code: name for name, code in (("ROM", 0), ("SMD", 1), ("MD", 2))}
     groups = dict.fromkeys(
         [(c, int(o)) for c, o in zip(data.pooled_comparisons, data.pooled_outcome)]
@@ -46,7 +47,7 @@ def forest_table(trace, data: EvidenceData, seed: int) -> pd.DataFrame:
             y, se = data.arm_y[i], data.arm_se[i]
             rows.append({**ident, "kind": "trial", "label": data.arm_labels[i].split(":")[0], "published": "",
                          "observed_ratio": np.exp(y), "observed_q0.025": np.exp(y - Z * se), "observed_q0.975": np.exp(y + Z * se),
-                         **_interval(draws["theta"][:, i])})
+                         **_interval(theta[:, i])})
         for j, (c, oj) in enumerate(zip(data.pooled_comparisons, data.pooled_outcome)):
             if (c, oj) != (comparison, o):
                 continue

@@ -21,8 +21,11 @@ Pooled evidence (a meta-analysis' estimate of the mean effect, on its own scale)
 
 Arm-level contrasts (log ratio of change, study s), with meta-regression of the inositol effect on the study's
 centred covariates z_s (log duration / reference, log baseline HOMA-IR / reference; 0 where unknown):
-    y_s ~ Normal(theta_s, se_s),  theta_s = Delta_s + x[s, inositol] (beta . z_s) + tau[o_s] eta_s,
-    eta_s ~ Normal(0, 1),  tau[o] ~ HalfNormal(tau_scale),  beta ~ Normal(0, regression_sd)
+    y_s ~ Normal(theta_s, se_s),  theta_s ~ Normal(m_s, tau[o_s]),  m_s = Delta_s + x[s, inositol] (beta . z_s),
+    tau[o] ~ HalfNormal(tau_scale),  beta ~ Normal(0, regression_sd)
+The study effects theta_s are integrated out, y_s ~ Normal(m_s, sqrt(se_s^2 + tau^2)), so the model has no
+parameter per study: adding a trial leaves its parameter space unchanged (see irsynth.updating), and the sampler
+meets no funnel. Their posterior is drawn afterwards from the normal conditional (`study_effects`).
 Pooled rows carry no covariates (their trials' durations and baselines are not recorded): they inform the effect
 at the reference covariate values.
 
@@ -31,9 +34,11 @@ effect of background lifestyle advice given to every arm of the trial (advice_a 
     c_a ~ Normal(drift[o_a] + beta_advice[o_a] advice_a, sqrt(se_a^2 + sigma_drift^2)),
     drift[o], beta_advice[o] ~ Normal(0, drift_sd),  sigma_drift ~ HalfNormal(drift_sd)
 
-Each likelihood term is present only when that kind of evidence exists; observations and the prior scales in
-SENSITIVITY_PRIORS are `pm.Data`, so one compiled model serves simulation checks, leave-one-out (a left-out
-observation gets a standard error of 1e6) and prior-sensitivity refits.
+Each likelihood term is present only when that kind of evidence exists. Every data value (designs, indices,
+observations, cv_hat, base_hat) and the prior scales in SENSITIVITY_PRIORS are `pm.Data`: one compiled model serves
+simulation checks, leave-one-out (a left-out observation gets a standard error of 1e6) and prior-sensitivity
+refits, and the compiled graph does not depend on the data, so a re-fit after a trial is added finds it in the
+compile cache.
 """
 
 from __future__ import annotations
@@ -95,18 +100,20 @@ def build_evidence_model(data: EvidenceData, priors: dict) -> pm.Model:
         d_gap = pm.Normal("d_gap", 0.0, priors["gap_sd"], dims="component")
         d = pm.Deterministic("d", pt.stack([d_insulin + d_glucose + d_gap, d_insulin], axis=1), dims=("component", "outcome"))
         pm.Normal("d_int", 0.0, scale["interaction_sd"], dims="outcome")
-        cv = pm.LogNormal("cv", np.log(data.cv_hat), priors["cv_sd_log"], dims="outcome")
-        base = pm.LogNormal("base", np.log(data.base_hat), priors["base_sd_log"], dims="outcome")
+        cv_hat = pm.Data("cv_hat", data.cv_hat, dims="outcome")
+        base_hat = pm.Data("base_hat", data.base_hat, dims="outcome")
+        cv = pm.LogNormal("cv", pt.log(cv_hat), priors["cv_sd_log"], dims="outcome")
+        base = pm.LogNormal("base", pt.log(base_hat), priors["base_sd_log"], dims="outcome")
         drift = pm.Normal("drift", 0.0, scale["drift_sd"], dims="outcome")
         beta_advice = pm.Normal("beta_advice", 0.0, scale["drift_sd"], dims="outcome")
         beta = pm.Normal("beta", 0.0, scale["regression_sd"], dims="covariate")
 
         if len(data.pooled_labels):
             x = pm.Data("pooled_x", data.pooled_x, dims=("pooled", "component"))
-            o = data.pooled_outcome
+            o = pm.Data("pooled_outcome", data.pooled_outcome, dims="pooled")
             delta = (x * d.T[o]).sum(axis=1)
             ratio = pt.exp(delta) - 1
-            measure = data.pooled_measure
+            measure = pm.Data("pooled_measure", data.pooled_measure, dims="pooled")
             predicted = pt.switch(pt.eq(measure, 0), delta, pt.switch(pt.eq(measure, 1), ratio / cv[o], ratio * base[o]))
             pm.Deterministic("pooled_effect", delta, dims="pooled")
             se = pm.Data("pooled_se", data.pooled_se, dims="pooled")
@@ -115,22 +122,34 @@ def build_evidence_model(data: EvidenceData, priors: dict) -> pm.Model:
 
         if len(data.arm_labels):
             tau = pm.HalfNormal("tau", scale["tau_scale"], dims="outcome")
-            eta = pm.Normal("eta", 0.0, 1.0, dims="contrast")
             x = pm.Data("arm_x", data.arm_x, dims=("contrast", "component"))
-            o = data.arm_outcome
+            o = pm.Data("arm_outcome", data.arm_outcome, dims="contrast")
             z = pm.Data("arm_covariates", data.arm_covariates, dims=("contrast", "covariate"))
             modifier = x[:, COMPONENTS.index("inositol")] * (z * beta).sum(axis=1)
-            theta = pm.Deterministic("theta", (x * d.T[o]).sum(axis=1) + modifier + tau[o] * eta, dims="contrast")
+            mean = pm.Deterministic("arm_mean", (x * d.T[o]).sum(axis=1) + modifier, dims="contrast")
             se = pm.Data("arm_se", data.arm_se, dims="contrast")
             y = pm.Data("arm_y", data.arm_y, dims="contrast")
-            pm.Normal("arm_obs", theta, se, observed=y, dims="contrast")
+            pm.Normal("arm_obs", mean, pt.sqrt(se**2 + tau[o] ** 2), observed=y, dims="contrast")
 
         if len(data.drift_labels):
             sigma_drift = pm.HalfNormal("sigma_drift", scale["drift_sd"])
-            o = data.drift_outcome
+            o = pm.Data("drift_outcome", data.drift_outcome, dims="control_arm")
             se = pm.Data("drift_se", data.drift_se, dims="control_arm")
             y = pm.Data("drift_y", data.drift_y, dims="control_arm")
             advice = pm.Data("drift_advice", data.drift_advice, dims="control_arm")
             mean = drift[o] + beta_advice[o] * advice
             pm.Normal("drift_obs", mean, pt.sqrt(se**2 + sigma_drift**2), observed=y, dims="control_arm")
     return model
+
+
+def study_effects(trace, data: EvidenceData, seed: int) -> np.ndarray:
+    """Posterior draws (draws x contrasts) of the study effects theta_s, from their normal conditional given the
+    other parameters: theta_s | m_s, tau, y_s ~ Normal(m_s + B_s (y_s - m_s), sqrt(B_s se_s^2)), B_s = tau^2 / (tau^2 + se_s^2).
+    """
+    post = trace.posterior
+    n = post.sizes["chain"] * post.sizes["draw"]
+    mean = post["arm_mean"].values.reshape(n, -1)
+    tau2 = post["tau"].values.reshape(n, -1)[:, data.arm_outcome] ** 2
+    shrink = tau2 / (tau2 + data.arm_se**2)
+    noise = np.random.default_rng(seed).standard_normal(mean.shape)
+    return mean + shrink * (data.arm_y - mean) + np.sqrt(shrink) * data.arm_se * noise

@@ -29,13 +29,13 @@ def _design() -> EvidenceData:
     )
 
 
-def _posterior(m: float, s: float, tau: float, theta: float, n: int = 200_000) -> xr.DataTree:
+def _posterior(m: float, s: float, tau: float, arm_mean: float, n: int = 200_000) -> xr.DataTree:
     rng = np.random.default_rng(3)
     d = np.zeros((1, n, len(COMPONENTS), 2))
     d[0, :, 0, 0] = rng.normal(m, s, n)
     return xr.DataTree.from_dict({"posterior": xr.Dataset({
         "d": (("chain", "draw", "component", "outcome"), d),
-        "theta": (("chain", "draw", "contrast"), np.full((1, n, 1), theta)),
+        "arm_mean": (("chain", "draw", "contrast"), np.full((1, n, 1), arm_mean)),
         "tau": (("chain", "draw", "outcome"), np.full((1, n, 2), tau)),
         "cv": (("chain", "draw", "outcome"), np.full((1, n, 2), 0.6)),
         "base": (("chain", "draw", "outcome"), np.full((1, n, 2), 12.0)),
@@ -44,10 +44,14 @@ def _posterior(m: float, s: float, tau: float, theta: float, n: int = 200_000) -
 
 def test_rows_match_closed_forms():
     m, s, tau = -0.2, 0.1, 0.15
-    table = forest_table(_posterior(m, s, tau, theta=-0.25), _design(), seed=1).set_index(["comparison", "kind"])
+    table = forest_table(_posterior(m, s, tau, arm_mean=-0.2), _design(), seed=1).set_index(["comparison", "kind"])
     trial = table.loc[("inositol_vs_control", "trial")]
     assert (trial["observed_ratio"], trial["observed_q0.025"]) == pytest.approx((np.exp(-0.3), np.exp(-0.3 - Z * 0.1)))
-    assert trial["model_ratio"] == pytest.approx(np.exp(-0.25))
+    # shrunken study effect: precision-weighted mean of its expected value (-0.2, sd tau) and its observation (-0.3, se 0.1)
+    precision = 1 / tau**2 + 1 / 0.1**2
+    mean, sd = (-0.2 / tau**2 - 0.3 / 0.1**2) / precision, precision**-0.5
+    assert trial["model_ratio"] == pytest.approx(np.exp(mean), rel=1e-3)
+    assert (trial["model_q0.025"], trial["model_q0.975"]) == pytest.approx((np.exp(mean - Z * sd), np.exp(mean + Z * sd)), rel=2e-3)
     meta = table.loc[("inositol_vs_control", "meta-analysis")]
     assert meta["observed_ratio"] == pytest.approx(1 - 0.5 * 0.6)                    # SMD x CV
     assert meta["observed_q0.975"] == pytest.approx(1 + (-0.5 + Z * 0.2) * 0.6)
