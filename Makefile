@@ -10,11 +10,17 @@ PYTEST_ARGS ?= -n 2 --dist loadgroup
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.cache/pytensor
 
-.PHONY: run test test-all dry-run lint clean env
+.PHONY: run refit test test-all dry-run lint clean env
 
 run: env
 	python -m irsynth.locks
 	snakemake --cores $(CORES)
+
+# re-sample every evidence-model run by MCMC instead of updating the stored fits (results/cache/evidence)
+refit: env
+	python -m irsynth.locks
+	rm -rf results/cache/evidence
+	snakemake --cores $(CORES) --forcerun fit_evidence
 
 dry-run: env
 	python -m irsynth.locks

@@ -324,18 +324,21 @@ def cumulative_runs(data: EvidenceData, years: dict[str, float]) -> list[tuple[i
 
 
 def run_evidence_model(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: pd.DataFrame, config: dict,
-                       studies: pd.DataFrame | None = None) -> dict:
-    """Fit the evidence model on the configured evidence set and derive every table the stage writes."""
-    from irsynth.fitting import Sampler, check_gates, diagnostics, predictive_checks
+                       studies: pd.DataFrame | None = None, cache_dir=None, fit_label: str = "") -> dict:
+    """Fit the evidence model on the configured evidence set and derive every table the stage writes.
+
+    Each run (primary, sensitivity, cumulative) is sampled by MCMC or, with `cache_dir`, updated from its last MCMC
+    fit kept there (irsynth.updating); `fit_label` names this run's MCMC fits for later updates."""
+    from irsynth.fitting import predictive_checks
+    from irsynth.updating import IncrementalSampler
 
     settings, decision, sampling = config["evidence_model"], config["decision"], config["sampling"]
     data = evidence_data(pooled, contrasts, changes, config, studies)
     model = build_evidence_model(data, settings["priors"])
-    sampler = Sampler(model, sampling)
-    trace = sampler.sample(seed=sampling["seed"])
-    names = [n for n in ("d", "d_int", "drift", "beta_advice", "beta", "cv", "base", "tau", "sigma_drift") if n in trace.posterior]
-    table, per_fit = diagnostics(trace, names)
-    warnings = check_gates(table, per_fit, sampling["gates"], "evidence model", sampling["on_gate_failure"])
+    names = [n for n in ("d", "d_int", "drift", "beta_advice", "beta", "cv", "base", "tau", "sigma_drift") if n in model.named_vars]
+    fits = IncrementalSampler(model, sampling, settings["update"], cache_dir, names, "evidence model", fit_label)
+    primary = fits.fit("primary", sampling["on_gate_failure"])
+    trace, warnings = primary.trace, list(primary.failures)
 
     effects_of = functools.partial(profile_effects, trace, regression=settings["regression"])
     arm_studies = [label.split(":")[0] for label in data.arm_labels]
@@ -344,23 +347,24 @@ def run_evidence_model(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: p
     sd_individual = individual_sd(changes, decision["individual_sd_log"])
     cutoffs = [decision["cutoff"], *decision["alternative_cutoffs"]]
 
-    def refit(overrides: dict, label: str, on_failure: str) -> tuple[dict, list[str]]:
-        """Headline quantities of a refit with new pm.Data values, and the gates it failed."""
-        fit = sampler.sample(seed=sampling["seed"], **overrides)
-        failed = check_gates(*diagnostics(fit, names), sampling["gates"], f"evidence model ({label})", on_failure)
-        return headline_quantities(fit, decision, settings["regression"], sd_individual, sampling["seed"]), failed
+    def refit(run: str, overrides: dict, on_failure: str) -> tuple[dict, list[str]]:
+        """Headline quantities of a run with new pm.Data values, how it was fitted, and the gates it failed."""
+        fit = fits.fit(run, on_failure, fallback_base="primary", **overrides)
+        quantities = headline_quantities(fit.trace, decision, settings["regression"], sd_individual, sampling["seed"])
+        return {**quantities, **fit.columns}, fit.failures
 
     sensitivity = [{"kind": "primary", "run": "primary analysis",
-                    **headline_quantities(trace, decision, settings["regression"], sd_individual, sampling["seed"])}]
+                    **headline_quantities(trace, decision, settings["regression"], sd_individual, sampling["seed"]),
+                    **primary.columns}]
     for kind, name, overrides in sensitivity_runs(data, config):
-        quantities, failed = refit(overrides, name, sampling["on_gate_failure"])
+        quantities, failed = refit(name, overrides, sampling["on_gate_failure"])
         warnings += failed
         sensitivity.append({"kind": kind, "run": name, **quantities})
 
     cumulative = []
     for year, added, overrides in cumulative_runs(data, evidence_years(data, select_pooled(pooled, config), studies)):
         # a refit on the early, sparse evidence may fail a gate: it is flagged in its row and the report, not dropped
-        quantities, failed = refit(overrides, f"evidence up to {year}", "warn")
+        quantities, failed = refit(f"evidence up to {year}", overrides, "warn")
         warnings += failed
         cumulative.append({"year": year, "added": "; ".join(added), "items": int(sum(np.sum(se < LEFT_OUT_SE) for se in overrides.values())),
                            **quantities, "gates": "; ".join(f.split(": ", 1)[1] for f in failed) or "passed"})
@@ -372,16 +376,18 @@ def run_evidence_model(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: p
         "label": data.pooled_labels + data.arm_labels + data.drift_labels,
     })
     return {
-        "trace": trace, "warnings": warnings, "diagnostics": table.assign(**per_fit),
+        "trace": trace, "warnings": warnings, "diagnostics": primary.diagnostics_table(),
         "components": component_summary(trace, settings["priors"], decision["meaningful_reduction"]),
         "decision": decision_table(effects_of, decision["profiles"], cutoffs, sd_individual, longest, sampling["seed"]),
         "regression": regression_summary(trace, settings["priors"]["regression_sd"]),
         "evidence_set": evidence_set, "checks": checks, "loo": loo, "sensitivity": pd.DataFrame(sensitivity),
         "cumulative": pd.DataFrame(cumulative), "forest": forest_table(trace, data, sampling["seed"]),
-        "individual_sd_log": round(sd_individual, 6), "longest_trial_weeks": longest,
+        "individual_sd_log": round(sd_individual, 6), "longest_trial_weeks": longest, "fit": primary.columns,
+        "fits": fits.summary(),
         "log": (f"evidence model: {len(data.pooled_labels)} pooled rows, {len(data.arm_labels)} arm contrasts, "
-                f"{len(data.drift_labels)} control arms; {per_fit['divergences']} divergences; "
-                f"{len(sensitivity) - 1} sensitivity refits, {len(cumulative)} cumulative refits"),
+                f"{len(data.drift_labels)} control arms; {len(sensitivity) - 1} sensitivity and {len(cumulative)} "
+                f"cumulative runs besides the primary; fits: {fits.summary()} ({sum(m == 'unchanged' for m in fits.methods.values())} "
+                f"stored fits re-used unchanged); primary: {primary.description}"),
     }
 
 

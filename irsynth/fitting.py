@@ -21,17 +21,35 @@ class ConvergenceError(RuntimeError):
     """A fit failed a convergence gate."""
 
 
+class data_values:
+    """Context in which a model's pm.Data containers hold `overrides`, restored on exit."""
+
+    def __init__(self, model: pm.Model, overrides: dict):
+        self.model, self.overrides, self.saved = model, overrides, {}
+
+    def __enter__(self):
+        for name, value in self.overrides.items():
+            shared = self.model[name]
+            self.saved[name] = shared.get_value()
+            shared.set_value(np.asarray(value, dtype=shared.dtype))
+
+    def __exit__(self, *exc):
+        for name, value in self.saved.items():
+            self.model[name].set_value(value)
+
+
 @dataclass
 class Sampler:
     """A compiled model that can be re-sampled with new values of its `pm.Data` containers."""
 
     model: pm.Model
     settings: dict
+    var_names: list[str] | None = None   # variables to keep (default: all); fewer compile faster
     _compiled: object = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.settings["sampler"] == "nutpie":
-            self._compiled = nutpie.compile_pymc_model(self.model)
+            self._compiled = nutpie.compile_pymc_model(self.model, var_names=self.var_names)
 
     def sample(self, seed: int, **data):
         s = self.settings
@@ -40,14 +58,13 @@ class Sampler:
             return nutpie.sample(
                 compiled, draws=s["draws"], tune=s["tune"], chains=s["chains"], cores=s["cores"], seed=seed,
                 target_accept=s["target_accept"], progress_bar=s.get("progress", False), save_warmup=False,
+                low_rank_modified_mass_matrix=s.get("low_rank_mass_matrix", False),
             )
-        with self.model:
-            if data:
-                pm.set_data(data)
+        with self.model, data_values(self.model, data):
             return pm.sample(
                 draws=s["draws"], tune=s["tune"], chains=s["chains"], cores=s["cores"], random_seed=seed,
                 target_accept=s["target_accept"], nuts_sampler="pymc", progressbar=s.get("progress", False),
-                compute_convergence_checks=False,
+                compute_convergence_checks=False, var_names=self.var_names,
             )
 
 

@@ -125,8 +125,11 @@ def fit_network(changes_csv: Path, data_dir: Path, config: dict, out_dir: Path) 
     print(description.to_string(index=False))
 
 
-def fit_evidence(validated_dir: Path, changes_csv: Path, effects_csv: Path, data_dir: Path, config: dict, out_dir: Path) -> None:
-    """The inositol/lifestyle evidence model: fit, gates, checks, sensitivity refits, decision table, headline."""
+def fit_evidence(validated_dir: Path, changes_csv: Path, effects_csv: Path, data_dir: Path, config: dict, out_dir: Path,
+                 cache_dir: Path | None = None) -> None:
+    """The inositol/lifestyle evidence model: fit, gates, checks, sensitivity refits, decision table, headline.
+
+    With `cache_dir`, each run's last MCMC fit is kept there and updated when the evidence changes (irsynth.updating)."""
     import json
 
     from irsynth.evidence import run_evidence_model
@@ -136,9 +139,11 @@ def fit_evidence(validated_dir: Path, changes_csv: Path, effects_csv: Path, data
     changes = text_columns(_read(changes_csv))
     contrasts = read_effects(effects_csv)
     studies = text_columns(_read(Path(validated_dir, "studies.csv")))
-    result = run_evidence_model(pooled, contrasts, changes, config, studies)
+    hashes = stamp(data_dir, config)
+    result = run_evidence_model(pooled, contrasts, changes, config, studies, cache_dir,
+                                fit_label=f"{hashes['data_hash'][:12]}_{hashes['config_hash'][:12]}")
 
-    provenance = {**stamp(data_dir, config), "seed": config["sampling"]["seed"], "gate_warnings": result["warnings"]}
+    provenance = {**hashes, "seed": config["sampling"]["seed"], "gate_warnings": result["warnings"]}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result["trace"].to_netcdf(out_dir / "posterior.nc", engine="h5netcdf")
@@ -147,7 +152,7 @@ def fit_evidence(validated_dir: Path, changes_csv: Path, effects_csv: Path, data
     headline = {
         "components": json.loads(result["components"].round(6).to_json(orient="records")),
         "decision": json.loads(result["decision"].round(6).to_json(orient="records")),
-        **{key: result[key] for key in ("individual_sd_log", "longest_trial_weeks")},
+        **{key: result[key] for key in ("individual_sd_log", "longest_trial_weeks", "fit", "fits")},
         "evidence_set": result["evidence_set"]["label"].tolist(),
         **provenance,
     }

@@ -68,7 +68,7 @@ def build_report(results: Path, config: dict, command: str, changes: dict | None
             "cumulative": figures.cumulative_figure(cumulative) if len(cumulative) else "",
             "funnels": funnels(contrasts, small_study, config["report"]["funnel_min_studies"]),
         },
-        small_study=small_study, gates=config["sampling"]["gates"],
+        small_study=small_study, gates=config["sampling"]["gates"], update=config["evidence_model"]["update"],
         arms=arms.merge(values[["data_line", "usable", "reason", "derivation"]], on="data_line", how="left"),
         pooled=pooled, studies=study_table(results, arms), diagnostics=diagnostics, command=command,
         regression=_read(ev / "regression.csv"), network=_read(results / "models" / "network" / "network.csv"),

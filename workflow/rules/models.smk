@@ -62,6 +62,8 @@ rule fit_evidence:
     params:
         data_dir=str(DATA_DIR),
         settings=stage_config("evidence_model", "decision", "sampling", "comparisons"),
+        # each run's last MCMC fit, updated when the evidence changes (not an output: it outlives the run)
+        cache_dir="results/cache/evidence",
     log:
         "results/logs/fit_evidence.log",
     script:

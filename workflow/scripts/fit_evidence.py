@@ -10,4 +10,5 @@ with pipeline.log_to(snakemake.log[0]):
         Path(snakemake.params.data_dir),
         snakemake.config,
         Path(snakemake.output.posterior).parent,
+        Path(snakemake.params.cache_dir),
     )

@@ -1,0 +1,282 @@
+"""Re-fitting after a change of the evidence by updating the last MCMC fit: Pareto-smoothed importance sampling.
+
+A living review changes its evidence a little at a time. When the parameter space is unchanged (the evidence model
+integrates its per-study effects out, so a new trial adds data but no parameter), the draws theta_i of the last
+MCMC fit, whose unnormalised log posterior log q(theta_i) was stored with them, are a proposal for the new
+posterior p. Their importance weights w_i = p(theta_i) / q(theta_i) (new prior x likelihood over old, at each draw)
+are Pareto-smoothed (PSIS; Vehtari, Simpson, Gelman, Yao & Gabry 2024, JMLR 25(72)) and the draws resampled in
+proportion to them (systematic resampling, then shuffled), giving an equally weighted sample of p of the same size
+that every summary downstream reads as it reads an MCMC fit.
+
+The update is used only when it is reliable: Pareto k <= `pareto_k_max` (config 0.5: the weights have finite
+variance; the paper's limit for useful estimates is 0.7), and every parameter's effective sample size, the stored
+fit's bulk and tail ESS times the weights' efficiency 1 / (S sum(w_i^2)) (normalised smoothed weights), at least the
+sampling gate's. Otherwise the run is sampled by MCMC afresh, and that fit becomes the run's new base. When the log weights are constant (the data and priors that inform the run did not change),
+the base draws are used unchanged. Every fit records how it was obtained.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
+import xarray as xr
+from arviz_stats.base import array_stats
+from pymc.model.transform.conditioning import remove_value_transforms
+from pytensor.graph.replace import vectorize_graph
+from scipy.special import logsumexp
+
+from irsynth.fitting import Sampler, check_gates, data_values, diagnostics
+
+UNCHANGED_TOLERANCE = 1e-8   # log-weight range below which the posterior is taken as unchanged
+
+
+class PosteriorFunctions:
+    """One compiled function of a model, vectorised over draws: (free-variable draws) -> (unnormalised log
+    posterior, deterministics). pm.Data values are read at each call, so one compilation serves every run."""
+
+    def __init__(self, model: pm.Model):
+        self.model = model
+        self.plain = plain = remove_value_transforms(model)   # draws are on the constrained scale: no Jacobian
+        self.free = [rv.name for rv in model.free_RVs]
+        self.deterministics = [v.name for v in model.deterministics]
+        values = [plain.rvs_to_values[plain[name]] for name in self.free]
+        batched = [pt.tensor(v.name, dtype=v.dtype, shape=(None, *v.type.shape)) for v in values]
+        outputs = [plain.logp(jacobian=False), *(plain[name] for name in self.deterministics)]
+        outputs = plain.replace_rvs_by_values(outputs)
+        vectorised = vectorize_graph(outputs, replace=dict(zip(values, batched)))
+        self._fn = pytensor.function(batched, vectorised, on_unused_input="ignore")
+
+    def __call__(self, posterior: xr.Dataset, **overrides) -> tuple[np.ndarray, xr.Dataset]:
+        """Log posterior (chain x draw) and the deterministics of `posterior`, under pm.Data `overrides`."""
+        chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+        inputs = [posterior[name].values.reshape(chains * draws, *posterior[name].shape[2:]) for name in self.free]
+        with data_values(self.plain, overrides):
+            log_density, *values = self._fn(*inputs)
+        dims = {name: self.model.named_vars_to_dims.get(name, ()) for name in self.deterministics}
+        coords = {dim: list(self.model.coords[dim]) for names in dims.values() for dim in names}
+        extra = xr.Dataset(
+            {name: (("chain", "draw", *dims[name]), value.reshape(chains, draws, *value.shape[1:]))
+             for name, value in zip(self.deterministics, values)},
+            coords={**coords, "chain": posterior["chain"], "draw": posterior["draw"]},
+        )
+        return log_density.reshape(chains, draws), extra
+
+
+@dataclass
+class Reweighting:
+    """Resampling indices of a PSIS update, with its diagnostics."""
+
+    indices: np.ndarray
+    pareto_k: float
+    efficiency: float   # 1 / sum(w^2) / S: the share of the draws the weights keep
+
+
+def psis_resample(log_ratio: np.ndarray, seed: int) -> Reweighting:
+    """PSIS-smoothed weights of MCMC draws (`log_ratio`: chain x draw) and systematic resampling in proportion to
+    them. The tail length uses r_eff, the relative MCMC efficiency of the raw weights (as the loo package does).
+    Raises ValueError where the weights' tail cannot be fitted (ties)."""
+    raw = np.exp(log_ratio - log_ratio.max())
+    r_eff = min(1.0, float(array_stats.ess(raw, method="mean", relative=True)))
+    # arviz-stats smooths the weights of PSIS-LOO, 1 / likelihood: it takes the negated log ratio
+    smoothed, k = array_stats.psislw(np.ravel(log_ratio.max() - log_ratio), r_eff=r_eff)
+    weights = np.exp(smoothed - logsumexp(smoothed))
+    rng = np.random.default_rng(seed)
+    positions = (rng.random() + np.arange(len(weights))) / len(weights)
+    indices = np.minimum(np.searchsorted(np.cumsum(weights), positions), len(weights) - 1)
+    return Reweighting(rng.permutation(indices), float(k), 1.0 / float(np.sum(weights**2)) / len(weights))
+
+
+def take_draws(posterior: xr.Dataset, indices: np.ndarray) -> xr.Dataset:
+    """The draws at flat `indices`, laid out again as chain x draw."""
+    stacked = posterior.stack(sample=("chain", "draw")).isel(sample=indices)
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    return xr.Dataset(
+        {name: (("chain", "draw", *var.dims[:-1]),
+                np.moveaxis(var.values, -1, 0).reshape(chains, draws, *var.shape[:-1]))
+         for name, var in stacked.drop_vars(["sample", "chain", "draw"]).data_vars.items()},
+        coords={"chain": posterior["chain"].values, "draw": posterior["draw"].values,
+                **{k: v for k, v in posterior.coords.items() if k not in ("chain", "draw")}},
+    )
+
+
+@dataclass
+class Fit:
+    """A posterior and how it was obtained."""
+
+    trace: xr.DataTree
+    method: str                 # "MCMC", "unchanged" (a stored MCMC fit whose posterior is the same), "PSIS update"
+    diagnostics: pd.DataFrame   # per parameter, of the MCMC fit the draws come from (ESS scaled by an update)
+    per_fit: dict               # divergences, bfmi_min; base, pareto_k and ess_update for an update
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def description(self) -> str:
+        if self.method == "PSIS update":
+            return f"PSIS update (Pareto k {self.per_fit['pareto_k']:.2f}, ESS {self.per_fit['ess_update']:.0f})"
+        if self.method == "unchanged" and self.per_fit["base_run"] != self.per_fit.get("run"):
+            return f"MCMC (the stored fit of run '{self.per_fit['base_run']}', whose posterior this is)"
+        rejected = self.per_fit.get("update_rejected")
+        return f"MCMC (update {rejected})" if rejected else "MCMC"
+
+    @property
+    def columns(self) -> dict:
+        """How the posterior was obtained, and the stored MCMC fit it updates (blank unless updated)."""
+        return {"fit": self.description, "updated_from": self.per_fit["base"] if self.method == "PSIS update" else ""}
+
+    def diagnostics_table(self) -> pd.DataFrame:
+        """Per-parameter diagnostics (of the MCMC fit the draws come from), per-fit figures, how it was obtained."""
+        update = {key: self.per_fit.get(key, np.nan) for key in ("pareto_k", "ess_update")}
+        per_fit = {key: self.per_fit[key] for key in ("divergences", "bfmi_min")}
+        return self.diagnostics.assign(**per_fit, **self.columns, **update)
+
+
+class IncrementalSampler:
+    """Posteriors of one model under pm.Data overrides, one per named run: the run's stored MCMC fit updated by PSIS
+    where that is reliable, MCMC otherwise. Each MCMC fit returned is stored in `cache_dir` as its run's base."""
+
+    def __init__(self, model: pm.Model, sampling: dict, update: dict, cache_dir: Path | None, var_names: list[str],
+                 label: str, fitted: str):
+        self.model, self.sampling, self.update = model, sampling, update
+        self.cache = Path(cache_dir) if cache_dir is not None else None
+        self.var_names, self.label, self.fitted = var_names, label, fitted
+        self.functions = PosteriorFunctions(model)
+        self.fingerprint = fingerprint(model, sampling)
+        self.methods: dict[str, str] = {}   # run -> how its posterior was obtained
+        self._stored: set[str] = set()        # runs whose base this sampler wrote: never a proposal for another run
+        self._sampler = None
+
+    def fit(self, run: str, on_failure: str, fallback_base: str | None = None, **overrides) -> Fit:
+        """The posterior of `run` (stored under that name). A run without a usable base may be updated from the base
+        of `fallback_base` stored by an earlier pipeline run (a new leave-one-out run or cumulative year after a
+        trial is added: the earlier primary fit is close to it). An update carries the MCMC diagnostics of the fit
+        it updates, checked against the current gates."""
+        fit, rejected = None, []
+        if self.update["method"] == "importance_sampling" and self.cache is not None:
+            for base_run in dict.fromkeys(r for r in (run, fallback_base) if r is not None and r not in self._stored):
+                if fit is None:
+                    fit, reason = self._update(run, base_run, on_failure, overrides)
+                    rejected += [f"from {base_run}: {reason}"] if reason else []
+        fit = fit or self._mcmc(run, on_failure, overrides, rejected)
+        self.methods[run] = fit.method
+        return fit
+
+    def summary(self) -> str:
+        """How many runs' posteriors are MCMC fits (sampled now or stored and unchanged) and PSIS updates."""
+        kinds = ["PSIS update" if m == "PSIS update" else "MCMC fit" for m in self.methods.values()]
+        return ", ".join(f"{count} {kind}{'s' * (count > 1)}" for kind, count in pd.Series(kinds).value_counts().items())
+
+    def _update(self, run: str, base_run: str, on_failure: str, overrides: dict) -> tuple[Fit | None, str]:
+        """The update of `base_run`'s stored fit, or None and why not (blank: there is no usable stored fit).
+
+        An update's ESS per parameter is the stored fit's times the weights' efficiency 1 / sum(w^2) / S; it must
+        pass the ESS gate, with Pareto k <= pareto_k_max. The stored fit's other diagnostics (R-hat, divergences,
+        E-BFMI) carry over and are checked against the current gates like a new MCMC fit's (the same seed would
+        reproduce them)."""
+        base = load_base(self.cache, base_run, self.fingerprint)
+        if base is None:
+            return None, ""
+        posterior, stored_log_density, meta = base
+        table = pd.DataFrame(meta["diagnostics"]["data"], columns=meta["diagnostics"]["columns"])
+        per_fit = dict(meta["per_fit"], base=meta["fitted"], base_run=base_run, run=run)
+        log_density, extra = self.functions(posterior, **overrides)
+        log_ratio = log_density - stored_log_density
+        if np.ptp(log_ratio) < UNCHANGED_TOLERANCE:
+            failures = check_gates(table, per_fit, self.sampling["gates"], self._label(run), on_failure)
+            return Fit(_trace(posterior, extra), "unchanged", table, per_fit, failures), ""
+        try:
+            update = psis_resample(log_ratio, self.sampling["seed"])
+        except ValueError as error:
+            return None, f"no Pareto fit to the weights ({error})"
+        scaled = table.assign(ess_bulk=table["ess_bulk"] * update.efficiency, ess_tail=table["ess_tail"] * update.efficiency)
+        ess = float(scaled[["ess_bulk", "ess_tail"]].min().min())
+        if not update.pareto_k <= self.update["pareto_k_max"]:
+            return None, f"Pareto k {update.pareto_k:.2f} > {self.update['pareto_k_max']:g}"
+        if not ess >= self.sampling["gates"]["ess_min"]:
+            return None, f"ESS {ess:.0f} < {self.sampling['gates']['ess_min']}"
+        failures = check_gates(scaled, per_fit, self.sampling["gates"], self._label(run), on_failure)
+        resampled = take_draws(posterior, update.indices)
+        _, extra = self.functions(resampled, **overrides)
+        per_fit |= {"pareto_k": update.pareto_k, "ess_update": ess}
+        return Fit(_trace(resampled, extra), "PSIS update", scaled, per_fit, failures), ""
+
+    def _mcmc(self, run: str, on_failure: str, overrides: dict, rejected: list[str]) -> Fit:
+        if self._sampler is None:
+            self._sampler = Sampler(self.model, self.sampling, var_names=self.functions.free)
+        sampled = self._sampler.sample(seed=self.sampling["seed"], **overrides)
+        posterior = sampled.posterior.to_dataset()[self.functions.free]
+        log_density, extra = self.functions(posterior, **overrides)
+        trace = _trace(posterior, extra)
+        trace["sample_stats"] = sampled["sample_stats"]
+        table, per_fit = diagnostics(trace, self.var_names)
+        failures = check_gates(table, per_fit, self.sampling["gates"], self._label(run), on_failure)
+        if self.cache is not None:
+            store_base(self.cache, run, posterior, log_density, {
+                "fingerprint": self.fingerprint, "fitted": self.fitted,
+                "diagnostics": table.to_dict("split", index=False),
+                "per_fit": per_fit,
+            })
+            self._stored.add(run)
+        return Fit(trace, "MCMC", table, per_fit | {"update_rejected": "; ".join(rejected)}, failures)
+
+    def _label(self, run: str) -> str:
+        return self.label if run == "primary" else f"{self.label} ({run})"
+
+
+def fingerprint(model: pm.Model, sampling: dict) -> str:
+    """What a stored base must share with a model to serve it: the sampler settings and the free variables' shapes."""
+    point = model.initial_point()
+    shapes = {rv.name: list(point[model.rvs_to_values[rv].name].shape) for rv in model.free_RVs}
+    keys = ("sampler", "draws", "tune", "chains", "target_accept", "low_rank_mass_matrix", "seed")
+    return hashlib.sha256(json.dumps([{k: sampling.get(k) for k in keys}, shapes], sort_keys=True).encode()).hexdigest()
+
+
+def _trace(posterior: xr.Dataset, deterministics: xr.Dataset) -> xr.DataTree:
+    return xr.DataTree.from_dict({"posterior": xr.merge([posterior, deterministics])})
+
+
+def _base_path(cache: Path, run: str) -> Path:
+    return cache / f"{hashlib.sha256(run.encode()).hexdigest()[:16]}.nc"
+
+
+def store_base(cache: Path, run: str, posterior: xr.Dataset, log_density: np.ndarray, meta: dict) -> None:
+    """Store a run's MCMC draws (free variables) with their log posterior, atomically."""
+    cache.mkdir(parents=True, exist_ok=True)
+    stored = posterior.assign(log_density=(("chain", "draw"), log_density))
+    stored.attrs = {"run": run, "meta": json.dumps(meta, sort_keys=True)}
+    fd, tmp = tempfile.mkstemp(dir=cache, prefix=".base.", suffix=".nc")
+    os.close(fd)
+    try:
+        stored.to_netcdf(tmp, engine="h5netcdf")
+        os.replace(tmp, _base_path(cache, run))
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_base(cache: Path, run: str, fingerprint: str) -> tuple[xr.Dataset, np.ndarray, dict] | None:
+    """A run's stored draws, their log posterior and metadata; None if absent, unreadable or of another setup."""
+    path = _base_path(cache, run)
+    if not path.exists():
+        return None
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as handle:
+            stored = handle.load()
+        meta = json.loads(stored.attrs["meta"])
+    except (OSError, ValueError, KeyError):
+        return None
+    if stored.attrs.get("run") != run or meta.get("fingerprint") != fingerprint:
+        return None
+    log_density = stored["log_density"].values
+    posterior = stored.drop_vars("log_density")
+    posterior.attrs = {}
+    return posterior, log_density, meta
