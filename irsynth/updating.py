@@ -11,8 +11,9 @@ that every summary downstream reads as it reads an MCMC fit.
 The update is used only when it is reliable: Pareto k <= `pareto_k_max` (config 0.5: the weights have finite
 variance; the paper's limit for useful estimates is 0.7), and every parameter's effective sample size, the stored
 fit's bulk and tail ESS times the weights' efficiency 1 / (S sum(w_i^2)) (normalised smoothed weights), at least the
-sampling gate's. Otherwise the run is sampled by MCMC afresh, and that fit becomes the run's new base. When the log weights are constant (the data and priors that inform the run did not change),
-the base draws are used unchanged. Every fit records how it was obtained.
+sampling gate's. Otherwise the run is sampled by MCMC afresh, and that fit becomes the run's new base. When the log
+weights are constant (the data and priors that inform the run did not change), the stored draws are used unchanged.
+Every fit records how it was obtained.
 """
 
 from __future__ import annotations
