@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from irsynth.provenance import write_atomic
+from irsynth.provenance import inputs_label, write_atomic
 
 # (component, outcome) rows of components.csv that a reader follows from run to run
 HEADLINE = {
@@ -41,7 +41,7 @@ def latest_entry(history_dir: Path) -> dict | None:
 
 def record(history_dir: Path, entry: dict) -> Path:
     stamp = entry["built"].removesuffix(" UTC").replace("-", "").replace(":", "").replace(" ", "T")
-    path = Path(history_dir) / f"{stamp}_{entry['data_hash'][:12]}_{entry['config_hash'][:12]}.json"
+    path = Path(history_dir) / f"{stamp}_{inputs_label(entry)}.json"
     write_atomic(path, json.dumps(entry, indent=2, sort_keys=True) + "\n")
     return path
 

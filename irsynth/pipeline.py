@@ -11,7 +11,7 @@ import pandas as pd
 from irsynth.csvfile import LINE
 from irsynth.effects import contrasts
 from irsynth.harmonise import arm_changes, harmonise_arms
-from irsynth.provenance import stamp, write_table
+from irsynth.provenance import inputs_label, stamp, write_table
 from irsynth.reference import reference_table
 from irsynth.validate import load_evidence
 
@@ -140,8 +140,7 @@ def fit_evidence(validated_dir: Path, changes_csv: Path, effects_csv: Path, data
     contrasts = read_effects(effects_csv)
     studies = text_columns(_read(Path(validated_dir, "studies.csv")))
     hashes = stamp(data_dir, config)
-    result = run_evidence_model(pooled, contrasts, changes, config, studies, cache_dir,
-                                fit_label=f"{hashes['data_hash'][:12]}_{hashes['config_hash'][:12]}")
+    result = run_evidence_model(pooled, contrasts, changes, config, studies, cache_dir, fit_label=inputs_label(hashes))
 
     provenance = {**hashes, "seed": config["sampling"]["seed"], "gate_warnings": result["warnings"]}
     out_dir = Path(out_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -43,14 +44,21 @@ def stamp(data_dir: Path, config: dict) -> dict:
     return {"data_hash": data_hash(data_dir), "config_hash": config_hash(config), "packages": package_versions()}
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file and a rename, so a killed run leaves no partial file."""
+def inputs_label(stamp: dict) -> str:
+    """Short name of a run's inputs: data and config hash prefixes (history entries and stored fits use it)."""
+    return f"{stamp['data_hash'][:12]}_{stamp['config_hash'][:12]}"
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path):
+    """A temporary path beside `path`, renamed to it when the block ends without error (removed otherwise), so a
+    killed run leaves no partial file. The file gets the permissions of a newly created one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        yield Path(tmp)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
@@ -58,6 +66,12 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically (atomic_path)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8", newline="")
 
 
 def write_table(frame: pd.DataFrame, path: Path, provenance: dict) -> None:

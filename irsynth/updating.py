@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +35,7 @@ from pytensor.graph.replace import vectorize_graph
 from scipy.special import logsumexp
 
 from irsynth.fitting import Sampler, check_gates, data_values, diagnostics
+from irsynth.provenance import atomic_path
 
 UNCHANGED_TOLERANCE = 1e-8   # log-weight range below which the posterior is taken as unchanged
 
@@ -205,10 +204,9 @@ class IncrementalSampler:
         if not ess >= self.sampling["gates"]["ess_min"]:
             return None, f"ESS {ess:.0f} < {self.sampling['gates']['ess_min']}"
         failures = check_gates(scaled, per_fit, self.sampling["gates"], self._label(run), on_failure)
-        resampled = take_draws(posterior, update.indices)
-        _, extra = self.functions(resampled, **overrides)
         per_fit |= {"pareto_k": update.pareto_k, "ess_update": ess}
-        return Fit(_trace(resampled, extra), "PSIS update", scaled, per_fit, failures), ""
+        resampled = take_draws(xr.merge([posterior, extra]), update.indices)
+        return Fit(xr.DataTree.from_dict({"posterior": resampled}), "PSIS update", scaled, per_fit, failures), ""
 
     def _mcmc(self, run: str, on_failure: str, overrides: dict, rejected: list[str]) -> Fit:
         if self._sampler is None:
@@ -251,17 +249,10 @@ def _base_path(cache: Path, run: str) -> Path:
 
 def store_base(cache: Path, run: str, posterior: xr.Dataset, log_density: np.ndarray, meta: dict) -> None:
     """Store a run's MCMC draws (free variables) with their log posterior, atomically."""
-    cache.mkdir(parents=True, exist_ok=True)
     stored = posterior.assign(log_density=(("chain", "draw"), log_density))
     stored.attrs = {"run": run, "meta": json.dumps(meta, sort_keys=True)}
-    fd, tmp = tempfile.mkstemp(dir=cache, prefix=".base.", suffix=".nc")
-    os.close(fd)
-    try:
+    with atomic_path(_base_path(cache, run)) as tmp:
         stored.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, _base_path(cache, run))
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_base(cache: Path, run: str, fingerprint: str) -> tuple[xr.Dataset, np.ndarray, dict] | None:
