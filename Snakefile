@@ -19,6 +19,7 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         expand("results/validated/{table}.csv", table=["arms", "pooled", "studies"]),
         rules.harmonise.output,
@@ -28,4 +29,3 @@ rule all:
         rules.fit_evidence.output,
         rules.fit_network.output,
         rules.report.output,
-    default_target: True

@@ -80,8 +80,10 @@ def main() -> None:
     for sampler in ("nutpie", "pymc"):
         compile_s, sample_s, ess, traces[sampler] = time_pairwise(sampler, y, se)
         rates[sampler] = {v: e / sample_s for v, e in ess.items()}
-        print(f"{sampler:7s} compile {compile_s:6.2f} s  sampling {sample_s:6.2f} s  "
-              f"ESS/s mu {rates[sampler]['mu']:8.0f}  tau {rates[sampler]['tau']:8.0f}")
+        print(
+            f"{sampler:7s} compile {compile_s:6.2f} s  sampling {sample_s:6.2f} s  "
+            f"ESS/s mu {rates[sampler]['mu']:8.0f}  tau {rates[sampler]['tau']:8.0f}"
+        )
     for v in ("mu", "tau"):
         print(f"ESS/s ratio nutpie / PyMC, {v}: {rates['nutpie'][v] / rates['pymc'][v]:.1f}x")
 
@@ -104,8 +106,10 @@ def main() -> None:
     trace = fitter.sample(seed=1)
     sampled = time.perf_counter()
     ess = az.ess(trace, var_names=["d_free"], method="bulk")["d_free"].values
-    print(f"compile {compiled - start:.2f} s  sampling {sampled - compiled:.2f} s  "
-          f"min bulk ESS/s of effects {ess.min() / (sampled - compiled):.0f}")
+    print(
+        f"compile {compiled - start:.2f} s  sampling {sampled - compiled:.2f} s  "
+        f"min bulk ESS/s of effects {ess.min() / (sampled - compiled):.0f}"
+    )
 
     results = ROOT / "results"
     if (results / "models/evidence/posterior.nc").exists():
@@ -116,12 +120,18 @@ def main() -> None:
         config = load_config(ROOT / "config/config.yaml")
         read = lambda p: pd.read_csv(results / p, keep_default_na=False, na_values=[""])  # noqa: E731
         contrasts = read_effects(results / "effects/contrasts.csv")
-        data = evidence.evidence_data(read("validated/pooled.csv"), contrasts, read("harmonised/arm_changes.csv"), config)
+        data = evidence.evidence_data(
+            read("validated/pooled.csv"), contrasts, read("harmonised/arm_changes.csv"), config
+        )
         start = time.perf_counter()
-        fitter = Sampler(build_evidence_model(data, config["evidence_model"]["priors"]), {**SETTINGS, "sampler": "nutpie"})
+        fitter = Sampler(
+            build_evidence_model(data, config["evidence_model"]["priors"]), {**SETTINGS, "sampler": "nutpie"}
+        )
         compiled = time.perf_counter()
         fitter.sample(seed=1)
-        print(f"== evidence model, bundled data: compile {compiled - start:.2f} s, sampling {time.perf_counter() - compiled:.2f} s ==")
+        print(
+            f"== evidence model, bundled data: compile {compiled - start:.2f} s, sampling {time.perf_counter() - compiled:.2f} s =="
+        )
     else:
         print("(run `make run` first to benchmark the evidence model on the bundled data)")
     print(f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

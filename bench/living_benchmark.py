@@ -31,8 +31,13 @@ def run(work: Path, cache: Path, cores: int, *args: str) -> tuple[float, str]:
     """Wall time of a Snakemake run, and each job's duration (from Snakemake's timestamps)."""
     env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={cache}"}
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "snakemake", "--cores", str(cores), *args], cwd=work, env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", str(cores), *args],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - start
     if done.returncode:
         sys.exit(done.stderr[-3000:])
@@ -71,12 +76,17 @@ def main() -> None:
         noop, jobs = run(work, cache, cores)
         print(f"no-op run:                                           {noop:6.1f} s  jobs: {jobs}")
 
-        subprocess.run([sys.executable, "-m", "irsynth.cli", "add", str(TRIAL), "--data", str(work / "data")],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "irsynth.cli", "add", str(TRIAL), "--data", str(work / "data")],
+            check=True,
+            capture_output=True,
+        )
         rerun, jobs = run(work, cache, cores)
         print(f"re-run after adding one trial:                       {rerun:6.1f} s  jobs: {jobs}")
-        print(f"ratio re-run / cold full run: {rerun / cold:.2f};  re-run / warm full run: {rerun / warm:.2f};  "
-              f"no-op / cold: {noop / cold:.3f}")
+        print(
+            f"ratio re-run / cold full run: {rerun / cold:.2f};  re-run / warm full run: {rerun / warm:.2f};  "
+            f"no-op / cold: {noop / cold:.3f}"
+        )
 
 
 if __name__ == "__main__":

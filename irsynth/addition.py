@@ -37,11 +37,15 @@ def read_template(path: Path) -> dict[str, list[dict[str, str]]]:
         except yaml.YAMLError as err:
             raise DataError([Problem(name, None, None, None, f"not valid YAML: {err}")]) from None
         if not isinstance(content, dict) or not set(content) <= set(TABLES) or not content:
-            raise DataError([Problem(name, None, None, None, f"expected a mapping with keys among {', '.join(TABLES)}")])
+            raise DataError(
+                [Problem(name, None, None, None, f"expected a mapping with keys among {', '.join(TABLES)}")]
+            )
         rows = {}
         for table, entries in content.items():
             if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-                raise DataError([Problem(name, None, table, None, "expected a list of rows (mappings of column: value)")])
+                raise DataError(
+                    [Problem(name, None, table, None, "expected a list of rows (mappings of column: value)")]
+                )
             rows[table] = [{str(k): str(v) for k, v in entry.items()} for entry in entries]
         return rows
     frame, problems = read_table(path, required=[], optional=_header(_text(path)))
@@ -70,12 +74,20 @@ def add_evidence(template: Path, data_dir: Path, config: dict, dry_run: bool = F
         for i, row in enumerate(rows, start=1):
             for column in row:
                 if column not in headers[table]:
-                    problems.append(Problem(f"{template} ({table} row {i})", None, column, row[column],
-                                            f"not a column of {table}.csv (data/README.md lists the columns)"))
+                    problems.append(
+                        Problem(
+                            f"{template} ({table} row {i})",
+                            None,
+                            column,
+                            row[column],
+                            f"not a column of {table}.csv (data/README.md lists the columns)",
+                        )
+                    )
         start = texts[table].rstrip("\n").count("\n") + 2
         buffer = io.StringIO()
         csv.DictWriter(buffer, fieldnames=headers[table], lineterminator="\n").writerows(
-            [{c: row.get(c, "") for c in headers[table]} for row in rows])
+            [{c: row.get(c, "") for c in headers[table]} for row in rows]
+        )
         new_texts[table] = texts[table].rstrip("\n") + "\n" + buffer.getvalue()
         new_lines[table] = (start, start + len(rows) - 1)
     if problems:
@@ -90,11 +102,16 @@ def add_evidence(template: Path, data_dir: Path, config: dict, dry_run: bool = F
             raise DataError([_locate(p, scratch, data_dir, template, new_lines) for p in err.problems]) from None
     _refuse_overlap(evidence, additions, config)
 
-    done = [f"{data_dir / f'{t}.csv'}: line{f' {a}' if a == b else f's {a}-{b}'} added from {template}"
-            for t, (a, b) in new_lines.items()]
+    done = [
+        f"{data_dir / f'{t}.csv'}: line{f' {a}' if a == b else f's {a}-{b}'} added from {template}"
+        for t, (a, b) in new_lines.items()
+    ]
     done += possible_overlap(evidence, additions, config)
-    done += [f"{row['source_id']} ({row['outcome']}) is stored but not used until config evidence_model.pooled names it "
-             "(one source per comparison and outcome)" for row in additions.get("pooled", [])]
+    done += [
+        f"{row['source_id']} ({row['outcome']}) is stored but not used until config evidence_model.pooled names it "
+        "(one source per comparison and outcome)"
+        for row in additions.get("pooled", [])
+    ]
     if not dry_run:
         for table, text in new_texts.items():
             write_atomic(data_dir / f"{table}.csv", text)
@@ -107,26 +124,45 @@ def _locate(problem: Problem, scratch: str, data_dir: Path, template: Path, new_
     table = Path(problem.file).stem
     first_new = new_lines.get(table, (None,))[0]
     if problem.line and first_new and problem.line >= first_new:
-        reason = re.sub(r"\bline (\d+)", lambda m: f"line {m[1]} of {data_dir / f'{table}.csv'}"
-                        if int(m[1]) < first_new else f"{table} row {int(m[1]) - first_new + 1} of the template", problem.reason)
-        return Problem(f"{template} ({table} row {problem.line - first_new + 1})", None, problem.column, problem.value, reason)
-    return Problem(problem.file.replace(scratch, str(data_dir)), problem.line, problem.column, problem.value, problem.reason)
+        reason = re.sub(
+            r"\bline (\d+)",
+            lambda m: (
+                f"line {m[1]} of {data_dir / f'{table}.csv'}"
+                if int(m[1]) < first_new
+                else f"{table} row {int(m[1]) - first_new + 1} of the template"
+            ),
+            problem.reason,
+        )
+        return Problem(
+            f"{template} ({table} row {problem.line - first_new + 1})", None, problem.column, problem.value, reason
+        )
+    return Problem(
+        problem.file.replace(scratch, str(data_dir)), problem.line, problem.column, problem.value, problem.reason
+    )
 
 
 def _refuse_overlap(evidence, additions: dict, config: dict) -> None:
     """A new trial inside a pooled source in use, or a new pooled row that includes a trial used at arm level."""
     try:
-        check_overlap(select_pooled(evidence.pooled, config), sorted({row["study_id"] for row in additions.get("arms", [])}))
+        check_overlap(
+            select_pooled(evidence.pooled, config), sorted({row["study_id"] for row in additions.get("arms", [])})
+        )
     except OverlapError as err:
         raise OverlapError(f"{err}\nThe addition was refused; data/ is unchanged.") from None
     arm_studies = set(evidence.arms["study_id"])
     new_pooled = additions.get("pooled", [])
-    clashes = [f"{row.get('source_id')} ({row.get('outcome')}) includes {study}, which is used at arm level"
-               for row in new_pooled for study in row.get("included_study_ids", "").split(";")
-               if study.strip() in arm_studies]
+    clashes = [
+        f"{row.get('source_id')} ({row.get('outcome')}) includes {study}, which is used at arm level"
+        for row in new_pooled
+        for study in row.get("included_study_ids", "").split(";")
+        if study.strip() in arm_studies
+    ]
     if clashes:
-        raise OverlapError("evidence would count trials twice:\n  " + "\n  ".join(clashes)
-                           + "\nThe addition was refused; data/ is unchanged.")
+        raise OverlapError(
+            "evidence would count trials twice:\n  "
+            + "\n  ".join(clashes)
+            + "\nThe addition was refused; data/ is unchanged."
+        )
 
 
 def possible_overlap(evidence, additions: dict, config: dict) -> list[str]:
@@ -139,15 +175,20 @@ def possible_overlap(evidence, additions: dict, config: dict) -> list[str]:
         outcomes = set(evidence.arms.loc[evidence.arms["study_id"] == study, "outcome"])
         for row in used[used["outcome"].isin(outcomes) & (used["included_study_ids"].fillna("") == "")].itertuples():
             if pd.notna(row.year) and years.get(study, 0) <= row.year:
-                warnings.append(f"check: {study} ({years[study]:.0f}) may be among the unlisted trials of {row.source_id} "
-                                f"({row.year:.0f}, {row.comparison}, {row.outcome}), which is in use; if it is, list it "
-                                f"in that row's included_study_ids and the pipeline will refuse the double count")
+                warnings.append(
+                    f"check: {study} ({years[study]:.0f}) may be among the unlisted trials of {row.source_id} "
+                    f"({row.year:.0f}, {row.comparison}, {row.outcome}), which is in use; if it is, list it "
+                    f"in that row's included_study_ids and the pipeline will refuse the double count"
+                )
     return warnings
 
 
 def _log_change(data_dir: Path, template: Path, done: list[str]) -> None:
     changes = data_dir / "CHANGES.md"
     if changes.exists():
-        entry = f"\n- {date.today().isoformat()}, `irsynth add {Path(template).name}`: " + "; ".join(
-            d.replace(f"{data_dir}/", "").replace(f" from {template}", "") for d in done) + "\n"
+        entry = (
+            f"\n- {date.today().isoformat()}, `irsynth add {Path(template).name}`: "
+            + "; ".join(d.replace(f"{data_dir}/", "").replace(f" from {template}", "") for d in done)
+            + "\n"
+        )
         write_atomic(changes, changes.read_text(encoding="utf-8").rstrip("\n") + "\n" + entry)

@@ -44,8 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             evidence = load_evidence(args.data_dir, config)
-            print(f"{args.data_dir}: OK ({len(evidence.arms)} arm rows, {len(evidence.pooled)} pooled rows, "
-                  f"{len(evidence.studies)} studies)")
+            print(
+                f"{args.data_dir}: OK ({len(evidence.arms)} arm rows, {len(evidence.pooled)} pooled rows, "
+                f"{len(evidence.studies)} studies)"
+            )
             return 0
         if args.command == "add":
             for line in add_evidence(args.template, args.data, config, dry_run=args.dry_run):
@@ -56,8 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out_dir
         pipeline.validate(args.data_dir, config, out / "validated")
         pipeline.harmonise(out / "validated", args.data_dir, config, out / "harmonised")
-        pipeline.effects(out / "harmonised" / "arm_changes.csv", args.data_dir, config, out / "effects" / "contrasts.csv")
-        pipeline.reference(out / "effects" / "contrasts.csv", args.data_dir, config, out / "reference" / "random_effects.csv")
+        pipeline.effects(
+            out / "harmonised" / "arm_changes.csv", args.data_dir, config, out / "effects" / "contrasts.csv"
+        )
+        pipeline.reference(
+            out / "effects" / "contrasts.csv", args.data_dir, config, out / "reference" / "random_effects.csv"
+        )
         print(f"wrote {out}/validated, harmonised, effects/contrasts.csv, reference/random_effects.csv")
         return 0
     except (DataError, OverlapError) as err:

@@ -75,7 +75,5 @@ def _header_problems(name: str, header: list[str], required: list[str], optional
     known = set(required) | set(optional)
     for column in header:
         if column not in known:
-            problems.append(
-                Problem(name, 1, column, None, "unknown column (typo? data/README.md lists the columns)")
-            )
+            problems.append(Problem(name, 1, column, None, "unknown column (typo? data/README.md lists the columns)"))
     return problems

@@ -80,22 +80,43 @@ def contrasts(changes: pd.DataFrame, config: dict) -> pd.DataFrame:
         for (_, a), (_, b) in itertools.combinations(group.iterrows(), 2):
             found = match_comparison(a["arm_class"], b["arm_class"], config["comparisons"])
             if found is None:
-                records.append(_unused(study, outcome, a, b, f"no comparison in config for {a['arm_class']} vs {b['arm_class']}"))
+                records.append(
+                    _unused(study, outcome, a, b, f"no comparison in config for {a['arm_class']} vs {b['arm_class']}")
+                )
                 continue
             name, reverse = found
             treat, comp = (b, a) if reverse else (a, b)
             records += _contrast_rows(study, outcome, name, treat, comp, rho)
     columns = [
-        "study_id", "comparison", "outcome", "basis", "measure", "treatment_arm", "comparator_arm",
-        "n1", "n2", "yi", "vi", "usable", "reason", "derivation",
+        "study_id",
+        "comparison",
+        "outcome",
+        "basis",
+        "measure",
+        "treatment_arm",
+        "comparator_arm",
+        "n1",
+        "n2",
+        "yi",
+        "vi",
+        "usable",
+        "reason",
+        "derivation",
     ]
     return pd.DataFrame.from_records(records, columns=columns)
 
 
 def _unused(study, outcome, a, b, reason):
     return {
-        "study_id": study, "comparison": "", "outcome": outcome, "basis": "", "measure": "",
-        "treatment_arm": a["arm"], "comparator_arm": b["arm"], "usable": False, "reason": reason,
+        "study_id": study,
+        "comparison": "",
+        "outcome": outcome,
+        "basis": "",
+        "measure": "",
+        "treatment_arm": a["arm"],
+        "comparator_arm": b["arm"],
+        "usable": False,
+        "reason": reason,
     }
 
 
@@ -105,9 +126,17 @@ def _contrast_rows(study, outcome, comparison, t, c, rho):
     for basis in ("end", "change"):
         for measure in MEASURES:
             row = {
-                "study_id": study, "comparison": comparison, "outcome": outcome, "basis": basis,
-                "measure": measure, "treatment_arm": t["arm"], "comparator_arm": c["arm"], "n1": n1, "n2": n2,
-                "yi": np.nan, "vi": np.nan,
+                "study_id": study,
+                "comparison": comparison,
+                "outcome": outcome,
+                "basis": basis,
+                "measure": measure,
+                "treatment_arm": t["arm"],
+                "comparator_arm": c["arm"],
+                "n1": n1,
+                "n2": n2,
+                "yi": np.nan,
+                "vi": np.nan,
             }
             reason, derivation = _compute(row, basis, measure, t, c, rho)
             row.update(usable=not reason, reason=reason, derivation=derivation)

@@ -8,6 +8,7 @@ comparison and outcome, or a trial used at arm level that a used pooled row is k
 from __future__ import annotations
 
 import functools
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -17,8 +18,13 @@ from irsynth.forest import forest_table
 from models.evidence import COMPONENTS, COVARIATES, MEASURE_CODES, EvidenceData, build_evidence_model
 
 CLASS_COMPONENTS = {
-    "MI": ["inositol"], "DCI": ["inositol"], "MET": ["metformin"],
-    "exercise": ["exercise"], "diet": ["diet"], "diet_exercise": ["diet", "exercise"], "advice": ["advice"],
+    "MI": ["inositol"],
+    "DCI": ["inositol"],
+    "MET": ["metformin"],
+    "exercise": ["exercise"],
+    "diet": ["diet"],
+    "diet_exercise": ["diet", "exercise"],
+    "advice": ["advice"],
 }
 SCENARIOS = {
     "no change": [],
@@ -66,18 +72,27 @@ def check_overlap(used_pooled: pd.DataFrame, arm_studies: list[str]) -> None:
     problems = []
     for (comparison, outcome), group in used_pooled.groupby(["comparison", "outcome"]):
         if len(group) > 1:
-            problems.append(f"{comparison}/{outcome}: pooled sources {', '.join(group['source_id'])} are used together; "
-                            "their included trials overlap or are unknown: use one")
+            problems.append(
+                f"{comparison}/{outcome}: pooled sources {', '.join(group['source_id'])} are used together; "
+                "their included trials overlap or are unknown: use one"
+            )
     for row in used_pooled.itertuples():
         included = {s.strip() for s in str(row.included_study_ids or "").split(";") if s.strip()}
         for study in sorted(included & set(arm_studies)):
-            problems.append(f"{study} is used at arm level and is included in pooled source {row.source_id} ({row.outcome})")
+            problems.append(
+                f"{study} is used at arm level and is included in pooled source {row.source_id} ({row.outcome})"
+            )
     if problems:
         raise OverlapError("evidence set counts trials twice:\n  " + "\n  ".join(problems))
 
 
-def evidence_data(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: pd.DataFrame, config: dict,
-                  studies: pd.DataFrame | None = None) -> EvidenceData:
+def evidence_data(
+    pooled: pd.DataFrame,
+    contrasts: pd.DataFrame,
+    changes: pd.DataFrame,
+    config: dict,
+    studies: pd.DataFrame | None = None,
+) -> EvidenceData:
     settings = config["evidence_model"]
     outcomes = list(settings["outcomes"])
     index = {o: i for i, o in enumerate(outcomes)}
@@ -86,8 +101,12 @@ def evidence_data(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: pd.Dat
     arms = usable_effects(contrasts)
     arms = arms[arms["outcome"].isin(outcomes)] if settings["use_arm_contrasts"] else arms.iloc[0:0]
     check_overlap(used, arms["study_id"].tolist())
-    controls = changes[(changes["arm_class"] == "control") & changes["log_ratio_var"].notna() & changes["outcome"].isin(outcomes)]
-    baseline = changes[changes["outcome"].isin(outcomes) & changes["baseline_mean"].notna() & changes["baseline_sd"].notna()]
+    controls = changes[
+        (changes["arm_class"] == "control") & changes["log_ratio_var"].notna() & changes["outcome"].isin(outcomes)
+    ]
+    baseline = changes[
+        changes["outcome"].isin(outcomes) & changes["baseline_mean"].notna() & changes["baseline_sd"].notna()
+    ]
     cv_hat, base_hat = [], []
     for outcome in outcomes:
         rows = baseline[(baseline["outcome"] == outcome) & baseline["unit_known"].astype(bool)]
@@ -125,7 +144,11 @@ def evidence_data(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: pd.Dat
 
 def covariates(duration_weeks: float, baseline_homa_ir: float | None, regression: dict) -> np.ndarray:
     """Centred covariates of the inositol meta-regression (0 for an unknown baseline HOMA-IR)."""
-    homa = 0.0 if baseline_homa_ir is None or np.isnan(baseline_homa_ir) else np.log(baseline_homa_ir / regression["reference_homa_ir"])
+    homa = (
+        0.0
+        if baseline_homa_ir is None or np.isnan(baseline_homa_ir)
+        else np.log(baseline_homa_ir / regression["reference_homa_ir"])
+    )
     return np.array([np.log(duration_weeks / regression["reference_duration_weeks"]), homa])
 
 
@@ -159,8 +182,9 @@ def scenario_effects(d: np.ndarray, d_int: np.ndarray, drift: np.ndarray, inosit
     return {name: drift + sum((by_name[p] for p in parts), np.zeros_like(drift)) for name, parts in SCENARIOS.items()}
 
 
-def decision_table(effects_of, profiles: list[dict], cutoffs: list[float],
-                   individual_sd: float, longest_weeks: float, seed: int) -> pd.DataFrame:
+def decision_table(
+    effects_of, profiles: list[dict], cutoffs: list[float], individual_sd: float, longest_weeks: float, seed: int
+) -> pd.DataFrame:
     """Predicted HOMA-IR and P(HOMA-IR < cutoff) per scenario and profile, for the population mean and for a patient.
 
     `effects_of(profile)` gives the scenario draws of a profile (or pass one dict for every profile).
@@ -175,7 +199,9 @@ def decision_table(effects_of, profiles: list[dict], cutoffs: list[float],
             log_mean = np.log(profile["homa_ir"]) + draws
             log_patient = log_mean + rng.normal(0.0, individual_sd, size=draws.shape)
             row = {
-                "profile": profile["name"], "baseline_homa_ir": profile["homa_ir"], "scenario": scenario,
+                "profile": profile["name"],
+                "baseline_homa_ir": profile["homa_ir"],
+                "scenario": scenario,
                 "duration_weeks": profile["duration_weeks"],
                 "extrapolation": profile["duration_weeks"] > longest_weeks,
                 "homa_ir_median": float(np.exp(np.median(log_mean))),
@@ -216,8 +242,14 @@ def component_summary(trace, priors: dict, meaningful: float) -> pd.DataFrame:
     for component in d.component.values:
         for outcome in d.outcome.values:
             draws = d.sel(component=component, outcome=outcome).values.ravel()
-            rows.append(_effect_row({"component": str(component), "outcome": str(outcome)}, draws, meaningful,
-                                    1 - draws.var() / sd0[str(outcome)] ** 2))
+            rows.append(
+                _effect_row(
+                    {"component": str(component), "outcome": str(outcome)},
+                    draws,
+                    meaningful,
+                    1 - draws.var() / sd0[str(outcome)] ** 2,
+                )
+            )
     combined = {
         "lifestyle (diet + exercise)": d.sel(component="diet") + d.sel(component="exercise"),
         "inositol minus metformin": d.sel(component="inositol") - d.sel(component="metformin"),
@@ -250,11 +282,23 @@ def sensitivity_runs(data: EvidenceData, config: dict) -> list[tuple[str, str, d
     settings = config["evidence_model"]
     runs = []
     for overrides in settings["prior_sensitivity"]:
-        runs.append(("prior", ", ".join(f"{k} = {v:g}" for k, v in overrides.items()), {k: float(v) for k, v in overrides.items()}))
+        runs.append(
+            (
+                "prior",
+                ", ".join(f"{k} = {v:g}" for k, v in overrides.items()),
+                {k: float(v) for k, v in overrides.items()},
+            )
+        )
     for flag in settings["sensitivity_exclude_flags"]:
         mask = np.array([flag in flags.split(";") for flags in data.pooled_flags], dtype=bool)
         if mask.any():
-            runs.append(("exclude flagged", f"without pooled rows flagged {flag}", {"pooled_se": np.where(mask, LEFT_OUT_SE, data.pooled_se)}))
+            runs.append(
+                (
+                    "exclude flagged",
+                    f"without pooled rows flagged {flag}",
+                    {"pooled_se": np.where(mask, LEFT_OUT_SE, data.pooled_se)},
+                )
+            )
     for source in dict.fromkeys(label.split(":")[0] for label in data.pooled_labels):
         mask = np.array([label.split(":")[0] == source for label in data.pooled_labels])
         runs.append(("leave one out", f"without {source}", {"pooled_se": np.where(mask, LEFT_OUT_SE, data.pooled_se)}))
@@ -267,8 +311,10 @@ def sensitivity_runs(data: EvidenceData, config: dict) -> list[tuple[str, str, d
 def profile_effects(trace, profile: dict, regression: dict) -> dict[str, np.ndarray]:
     """Scenario draws of the log change of HOMA-IR for one patient profile (meta-regression shift included)."""
     post = trace.posterior
-    homa = {n: post[n].sel(outcome="homa_ir").values.reshape(post.sizes["chain"] * post.sizes["draw"], -1)
-            for n in ("d", "d_int", "drift")}
+    homa = {
+        n: post[n].sel(outcome="homa_ir").values.reshape(post.sizes["chain"] * post.sizes["draw"], -1)
+        for n in ("d", "d_int", "drift")
+    }
     beta = post["beta"].values.reshape(-1, len(COVARIATES))
     shift = beta @ covariates(profile["duration_weeks"], profile["homa_ir"], regression)
     return scenario_effects(homa["d"], homa["d_int"].ravel(), homa["drift"].ravel(), shift)
@@ -283,26 +329,44 @@ def headline_quantities(trace, decision: dict, regression: dict, individual_sd: 
     versus = (d.sel(component="inositol") - d.sel(component="metformin")).values.ravel()
     profile = decision["profiles"][0]
     effects = profile_effects(trace, profile, regression)
-    table = decision_table({"x": effects["inositol alone (lifestyle unchanged)"]}, [profile],
-                           [decision["cutoff"]], individual_sd, np.inf, seed)
+    table = decision_table(
+        {"x": effects["inositol alone (lifestyle unchanged)"]},
+        [profile],
+        [decision["cutoff"]],
+        individual_sd,
+        np.inf,
+        seed,
+    )
     return {
         **_ratio_quantiles("inositol", inositol),
         "p_inositol_reduces": float(np.mean(inositol < 0)),
         **_ratio_quantiles("inositol_vs_metformin", versus),
         **_ratio_quantiles("lifestyle", lifestyle),
-        f"p_patient_below_{decision['cutoff']:g}_inositol_alone": float(table.iloc[0][f"p_patient_below_{decision['cutoff']:g}"]),
+        f"p_patient_below_{decision['cutoff']:g}_inositol_alone": float(
+            table.iloc[0][f"p_patient_below_{decision['cutoff']:g}"]
+        ),
     }
 
 
 def _ratio_quantiles(name: str, log_ratio: np.ndarray) -> dict[str, float]:
     ratio = np.exp(np.quantile(log_ratio, [0.5, 0.025, 0.975]))
-    return {f"{name}_ratio_median": float(ratio[0]), f"{name}_ratio_q0.025": float(ratio[1]), f"{name}_ratio_q0.975": float(ratio[2])}
+    return {
+        f"{name}_ratio_median": float(ratio[0]),
+        f"{name}_ratio_q0.025": float(ratio[1]),
+        f"{name}_ratio_q0.975": float(ratio[2]),
+    }
 
 
 def evidence_years(data: EvidenceData, used_pooled: pd.DataFrame, studies: pd.DataFrame | None) -> dict[str, float]:
     """Publication year of each evidence item (pooled source, trial contrast, control arm); NaN where unknown."""
-    study_year = {} if studies is None else dict(zip(studies["study_id"], pd.to_numeric(studies["year"], errors="coerce")))
-    pooled_year = dict(zip(used_pooled["source_id"] + ":" + used_pooled["outcome"], pd.to_numeric(used_pooled["year"], errors="coerce")))
+    study_year = (
+        {} if studies is None else dict(zip(studies["study_id"], pd.to_numeric(studies["year"], errors="coerce")))
+    )
+    pooled_year = dict(
+        zip(
+            used_pooled["source_id"] + ":" + used_pooled["outcome"], pd.to_numeric(used_pooled["year"], errors="coerce")
+        )
+    )
     years = {label: float(pooled_year.get(label, np.nan)) for label in data.pooled_labels}
     years |= {label: float(study_year.get(label.split(":")[0], np.nan)) for label in data.arm_labels}
     years |= {label: float(study_year.get(label.split("/")[0], np.nan)) for label in data.drift_labels}
@@ -314,17 +378,32 @@ def cumulative_runs(data: EvidenceData, years: dict[str, float]) -> list[tuple[i
     which evidence appeared, the evidence published up to then (items of unknown year count from the start)."""
     runs = []
     for year in sorted({int(y) for y in years.values() if np.isfinite(y)}):
+
         def later(labels):
             return np.array([np.isfinite(years[label]) and years[label] > year for label in labels], dtype=bool)
-        overrides = {name: np.where(later(labels), LEFT_OUT_SE, se) for name, labels, se in (
-            ("pooled_se", data.pooled_labels, data.pooled_se), ("arm_se", data.arm_labels, data.arm_se),
-            ("drift_se", data.drift_labels, data.drift_se)) if len(labels)}
+
+        overrides = {
+            name: np.where(later(labels), LEFT_OUT_SE, se)
+            for name, labels, se in (
+                ("pooled_se", data.pooled_labels, data.pooled_se),
+                ("arm_se", data.arm_labels, data.arm_se),
+                ("drift_se", data.drift_labels, data.drift_se),
+            )
+            if len(labels)
+        }
         runs.append((year, [label for label, y in years.items() if y == year], overrides))
     return runs
 
 
-def run_evidence_model(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: pd.DataFrame, config: dict,
-                       studies: pd.DataFrame | None = None, cache_dir=None, fit_label: str = "") -> dict:
+def run_evidence_model(
+    pooled: pd.DataFrame,
+    contrasts: pd.DataFrame,
+    changes: pd.DataFrame,
+    config: dict,
+    studies: pd.DataFrame | None = None,
+    cache_dir=None,
+    fit_label: str = "",
+) -> dict:
     """Fit the evidence model on the configured evidence set and derive every table the stage writes.
 
     Each run (primary, sensitivity, cumulative) is sampled by MCMC or, with `cache_dir`, updated from its last MCMC
@@ -335,7 +414,11 @@ def run_evidence_model(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: p
     settings, decision, sampling = config["evidence_model"], config["decision"], config["sampling"]
     data = evidence_data(pooled, contrasts, changes, config, studies)
     model = build_evidence_model(data, settings["priors"])
-    names = [n for n in ("d", "d_int", "drift", "beta_advice", "beta", "cv", "base", "tau", "sigma_drift") if n in model.named_vars]
+    names = [
+        n
+        for n in ("d", "d_int", "drift", "beta_advice", "beta", "cv", "base", "tau", "sigma_drift")
+        if n in model.named_vars
+    ]
     fits = IncrementalSampler(model, sampling, settings["update"], cache_dir, names, "evidence model", fit_label)
     primary = fits.fit("primary", sampling["on_gate_failure"])
     trace, warnings = primary.trace, list(primary.failures)
@@ -353,9 +436,14 @@ def run_evidence_model(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: p
         quantities = headline_quantities(fit.trace, decision, settings["regression"], sd_individual, sampling["seed"])
         return {**quantities, **fit.columns}, fit.failures
 
-    sensitivity = [{"kind": "primary", "run": "primary analysis",
-                    **headline_quantities(trace, decision, settings["regression"], sd_individual, sampling["seed"]),
-                    **primary.columns}]
+    sensitivity = [
+        {
+            "kind": "primary",
+            "run": "primary analysis",
+            **headline_quantities(trace, decision, settings["regression"], sd_individual, sampling["seed"]),
+            **primary.columns,
+        }
+    ]
     for kind, name, overrides in sensitivity_runs(data, config):
         quantities, failed = refit(name, overrides, sampling["on_gate_failure"])
         warnings += failed
@@ -366,28 +454,48 @@ def run_evidence_model(pooled: pd.DataFrame, contrasts: pd.DataFrame, changes: p
         # a refit on the early, sparse evidence may fail a gate: it is flagged in its row and the report, not dropped
         quantities, failed = refit(f"evidence up to {year}", overrides, "warn")
         warnings += failed
-        cumulative.append({"year": year, "added": "; ".join(added), "items": int(sum(np.sum(se < LEFT_OUT_SE) for se in overrides.values())),
-                           **quantities, "gates": "; ".join(f.split(": ", 1)[1] for f in failed) or "passed"})
+        cumulative.append(
+            {
+                "year": year,
+                "added": "; ".join(added),
+                "items": int(sum(np.sum(se < LEFT_OUT_SE) for se in overrides.values())),
+                **quantities,
+                "gates": "; ".join(f.split(": ", 1)[1] for f in failed) or "passed",
+            }
+        )
 
     checks, loo = predictive_checks(trace, model, sampling["seed"])
-    evidence_set = pd.DataFrame({
-        "kind": ["pooled"] * len(data.pooled_labels) + ["arm contrast"] * len(data.arm_labels)
-        + ["control-arm drift"] * len(data.drift_labels),
-        "label": data.pooled_labels + data.arm_labels + data.drift_labels,
-    })
+    evidence_set = pd.DataFrame(
+        {
+            "kind": ["pooled"] * len(data.pooled_labels)
+            + ["arm contrast"] * len(data.arm_labels)
+            + ["control-arm drift"] * len(data.drift_labels),
+            "label": data.pooled_labels + data.arm_labels + data.drift_labels,
+        }
+    )
     return {
-        "trace": trace, "warnings": warnings, "diagnostics": primary.diagnostics_table(),
+        "trace": trace,
+        "warnings": warnings,
+        "diagnostics": primary.diagnostics_table(),
         "components": component_summary(trace, settings["priors"], decision["meaningful_reduction"]),
         "decision": decision_table(effects_of, decision["profiles"], cutoffs, sd_individual, longest, sampling["seed"]),
         "regression": regression_summary(trace, settings["priors"]["regression_sd"]),
-        "evidence_set": evidence_set, "checks": checks, "loo": loo, "sensitivity": pd.DataFrame(sensitivity),
-        "cumulative": pd.DataFrame(cumulative), "forest": forest_table(trace, data, sampling["seed"]),
-        "individual_sd_log": round(sd_individual, 6), "longest_trial_weeks": longest, "fit": primary.columns,
+        "evidence_set": evidence_set,
+        "checks": checks,
+        "loo": loo,
+        "sensitivity": pd.DataFrame(sensitivity),
+        "cumulative": pd.DataFrame(cumulative),
+        "forest": forest_table(trace, data, sampling["seed"]),
+        "individual_sd_log": round(sd_individual, 6),
+        "longest_trial_weeks": longest,
+        "fit": primary.columns,
         "fits": fits.summary(),
-        "log": (f"evidence model: {len(data.pooled_labels)} pooled rows, {len(data.arm_labels)} arm contrasts, "
-                f"{len(data.drift_labels)} control arms; {len(sensitivity) - 1} sensitivity and {len(cumulative)} "
-                f"cumulative runs besides the primary; fits: {fits.summary()} ({sum(m == 'unchanged' for m in fits.methods.values())} "
-                f"stored fits re-used unchanged); primary: {primary.description}"),
+        "log": (
+            f"evidence model: {len(data.pooled_labels)} pooled rows, {len(data.arm_labels)} arm contrasts, "
+            f"{len(data.drift_labels)} control arms; {len(sensitivity) - 1} sensitivity and {len(cumulative)} "
+            f"cumulative runs besides the primary; fits: {fits.summary()} ({sum(m == 'unchanged' for m in fits.methods.values())} "
+            f"stored fits re-used unchanged); primary: {primary.description}"
+        ),
     }
 
 
@@ -397,6 +505,13 @@ def regression_summary(trace, prior_sd_value: float) -> pd.DataFrame:
     rows = []
     for name in beta.covariate.values:
         draws = beta.sel(covariate=name).values.ravel()
-        rows.append({"covariate": str(name), "mean": float(draws.mean()), "q0.025": float(np.quantile(draws, 0.025)),
-                     "q0.975": float(np.quantile(draws, 0.975)), "contraction": float(1 - draws.var() / prior_sd_value**2)})
+        rows.append(
+            {
+                "covariate": str(name),
+                "mean": float(draws.mean()),
+                "q0.025": float(np.quantile(draws, 0.025)),
+                "q0.975": float(np.quantile(draws, 0.975)),
+                "contraction": float(1 - draws.var() / prior_sd_value**2),
+            }
+        )
     return pd.DataFrame(rows)

@@ -47,11 +47,11 @@ class Mixture:
 
 @dataclass(frozen=True)
 class ExactPosterior:
-    tau: np.ndarray           # grid
-    density: np.ndarray       # p(tau | y) on the grid
+    tau: np.ndarray  # grid
+    density: np.ndarray  # p(tau | y) on the grid
     mu: Mixture
     theta_new: Mixture
-    theta: list[Mixture]      # shrunken study effects
+    theta: list[Mixture]  # shrunken study effects
 
     def tau_mean(self) -> float:
         return float(integrate.trapezoid(self.tau * self.density, self.tau))

@@ -20,7 +20,9 @@ from scipy import stats  # noqa: E402
 
 from irsynth.evidence import covariates, prior_sd  # noqa: E402
 
-plt.rcParams.update({"svg.hashsalt": "irsynth", "font.size": 9})  # stable element ids: identical SVG for identical input
+plt.rcParams.update(
+    {"svg.hashsalt": "irsynth", "font.size": 9}
+)  # stable element ids: identical SVG for identical input
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 OUTCOME_LABEL = {"homa_ir": "HOMA-IR", "fasting_insulin": "fasting insulin", "fasting_glucose": "fasting glucose"}
 RATIO_AXIS = "ratio of means (treatment / comparator), log scale"
@@ -31,7 +33,7 @@ def svg(fig) -> Markup:
     fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     text = buffer.getvalue()
-    return Markup(text[text.index("<svg"):])
+    return Markup(text[text.index("<svg") :])
 
 
 def _draws(trace, name: str) -> np.ndarray:
@@ -39,7 +41,9 @@ def _draws(trace, name: str) -> np.ndarray:
     return values.reshape(-1, *values.shape[2:])
 
 
-def _ratio_scale(ax, axis: str = "x", ticks=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 2, 3, 5, 10)) -> None:
+def _ratio_scale(
+    ax, axis: str = "x", ticks=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 2, 3, 5, 10)
+) -> None:
     """Log scale with ticks at plain values (0.5, 0.8, 1, 1.25, ...) instead of powers of ten."""
     getattr(ax, f"set_{axis}scale")("log")
     low, high = getattr(ax, f"get_{axis}lim")()
@@ -63,8 +67,10 @@ def forest_figure(forest: pd.DataFrame, outcome: str) -> Markup:
     labels, y = [], 0.0
     fig, ax = plt.subplots(figsize=(9, 0.42 * (len(rows) + rows["comparison"].nunique()) + 1.2))
     style = {
-        "trial": dict(fmt="s", color=OKABE_ITO[0], ms=5), "meta-analysis": dict(fmt="D", color=OKABE_ITO[1], ms=6),
-        "synthesis": dict(fmt="D", color="black", ms=7), "prediction": dict(fmt="none", color=OKABE_ITO[7], elinewidth=1),
+        "trial": dict(fmt="s", color=OKABE_ITO[0], ms=5),
+        "meta-analysis": dict(fmt="D", color=OKABE_ITO[1], ms=6),
+        "synthesis": dict(fmt="D", color="black", ms=7),
+        "prediction": dict(fmt="none", color=OKABE_ITO[7], elinewidth=1),
     }
     legend = {}
     for comparison, group in rows.groupby("comparison", sort=False):
@@ -78,8 +84,19 @@ def forest_figure(forest: pd.DataFrame, outcome: str) -> Markup:
             legend.setdefault(kind, ax.errorbar([centre], [y], xerr=xerr, capsize=2, **style[kind]))
             if kind == "trial":
                 shrunk, low, high = row["model_ratio"], row["model_q0.025"], row["model_q0.975"]
-                legend.setdefault("shrunken", ax.errorbar([shrunk], [y - 0.3], xerr=[[shrunk - low], [high - shrunk]], fmt="o",
-                                                          mfc="white", color=OKABE_ITO[0], ms=4, capsize=2))
+                legend.setdefault(
+                    "shrunken",
+                    ax.errorbar(
+                        [shrunk],
+                        [y - 0.3],
+                        xerr=[[shrunk - low], [high - shrunk]],
+                        fmt="o",
+                        mfc="white",
+                        color=OKABE_ITO[0],
+                        ms=4,
+                        capsize=2,
+                    ),
+                )
             text = f"{row['label']}  {row['published']}" if kind == "meta-analysis" else row["label"]
             labels.append((y, text, False))
             y -= 1
@@ -88,11 +105,21 @@ def forest_figure(forest: pd.DataFrame, outcome: str) -> Markup:
         tick.set_fontweight("bold" if bold else "normal")
     _no_effect_line(ax)
     ax.set_xlabel(f"{RATIO_AXIS}; {OUTCOME_LABEL[outcome]}")
-    names = {"trial": "trial, observed (95% CI)", "shrunken": "trial, shrunken estimate (95% CrI)",
-             "meta-analysis": "meta-analysis, published estimate as a ratio (95% CI)",
-             "synthesis": "evidence model (95% CrI)", "prediction": "new trial, 95% prediction interval"}
-    ax.legend([legend[k] for k in names if k in legend], [names[k] for k in names if k in legend],
-              fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
+    names = {
+        "trial": "trial, observed (95% CI)",
+        "shrunken": "trial, shrunken estimate (95% CrI)",
+        "meta-analysis": "meta-analysis, published estimate as a ratio (95% CI)",
+        "synthesis": "evidence model (95% CrI)",
+        "prediction": "new trial, 95% prediction interval",
+    }
+    ax.legend(
+        [legend[k] for k in names if k in legend],
+        [names[k] for k in names if k in legend],
+        fontsize=7,
+        frameon=False,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
+    )
     ax.set_title(f"{OUTCOME_LABEL[outcome]}: evidence per comparison")
     return svg(fig)
 
@@ -103,11 +130,18 @@ def density_figure(trace, priors: dict) -> Markup:
     components = list(trace.posterior["component"].values)
     outcomes = list(trace.posterior["outcome"].values)
     sd0 = prior_sd(priors)
-    extra = [("tau", i, stats.halfnorm(scale=priors["tau_scale"]), f"tau, {OUTCOME_LABEL[o]}") for i, o in enumerate(outcomes)
-             if "tau" in trace.posterior]
-    extra += [("beta", i, stats.norm(0, priors["regression_sd"]), f"meta-regression: {c}")
-              for i, c in enumerate(trace.posterior["covariate"].values)]
-    fig, axes = plt.subplots(len(outcomes) + 1, len(components), figsize=(11, 2.1 * (len(outcomes) + 1)), layout="constrained")
+    extra = [
+        ("tau", i, stats.halfnorm(scale=priors["tau_scale"]), f"tau, {OUTCOME_LABEL[o]}")
+        for i, o in enumerate(outcomes)
+        if "tau" in trace.posterior
+    ]
+    extra += [
+        ("beta", i, stats.norm(0, priors["regression_sd"]), f"meta-regression: {c}")
+        for i, c in enumerate(trace.posterior["covariate"].values)
+    ]
+    fig, axes = plt.subplots(
+        len(outcomes) + 1, len(components), figsize=(11, 2.1 * (len(outcomes) + 1)), layout="constrained"
+    )
     for row, outcome in enumerate(outcomes):
         for col, component in enumerate(components):
             ax = axes[row, col]
@@ -138,8 +172,10 @@ def density_figure(trace, priors: dict) -> Markup:
 def evidence_graph(forest: pd.DataFrame, comparisons: dict) -> Markup:
     """Network of the evidence: arm classes as nodes, an edge per comparison with its trials and meta-analyses."""
     used = forest[forest["kind"].isin(["trial", "meta-analysis"])]
-    edges = used.groupby("comparison").agg(trials=("label", lambda s: s[used.loc[s.index, "kind"] == "trial"].nunique()),
-                                           metas=("label", lambda s: s[used.loc[s.index, "kind"] == "meta-analysis"].nunique()))
+    edges = used.groupby("comparison").agg(
+        trials=("label", lambda s: s[used.loc[s.index, "kind"] == "trial"].nunique()),
+        metas=("label", lambda s: s[used.loc[s.index, "kind"] == "meta-analysis"].nunique()),
+    )
     pairs = {c: (comparisons[c]["comparator"][0], comparisons[c]["treatment"][0]) for c in edges.index}
     ring = [n for n in dict.fromkeys(n for pair in pairs.values() for n in pair) if n != "control"]
     angle = np.linspace(np.pi / 2, np.pi / 2 - 2 * np.pi, len(ring), endpoint=False)
@@ -148,17 +184,33 @@ def evidence_graph(forest: pd.DataFrame, comparisons: dict) -> Markup:
     for comparison, (a, b) in pairs.items():
         (x0, y0), (x1, y1) = position[a], position[b]
         trials, metas = edges.loc[comparison, ["trials", "metas"]]
-        ax.plot([x0, x1], [y0, y1], color=OKABE_ITO[1] if trials == 0 else OKABE_ITO[0], lw=1.5 + 1.5 * (trials + metas),
-                zorder=1)
-        ax.text(0.45 * x0 + 0.55 * x1, 0.45 * y0 + 0.55 * y1, f"{trials} trial{'s' * (trials != 1)}\n{metas} meta-analys{'es' if metas != 1 else 'is'}",
-                fontsize=7, ha="center", va="center", bbox=dict(fc="white", ec="none", alpha=0.8), zorder=2)
+        ax.plot(
+            [x0, x1],
+            [y0, y1],
+            color=OKABE_ITO[1] if trials == 0 else OKABE_ITO[0],
+            lw=1.5 + 1.5 * (trials + metas),
+            zorder=1,
+        )
+        ax.text(
+            0.45 * x0 + 0.55 * x1,
+            0.45 * y0 + 0.55 * y1,
+            f"{trials} trial{'s' * (trials != 1)}\n{metas} meta-analys{'es' if metas != 1 else 'is'}",
+            fontsize=7,
+            ha="center",
+            va="center",
+            bbox=dict(fc="white", ec="none", alpha=0.8),
+            zorder=2,
+        )
     for node, (x, y) in position.items():
         ax.scatter([x], [y], s=1600, color="white", edgecolor="black", zorder=3)
         ax.text(x, y, node.replace("_", "\n"), ha="center", va="center", fontsize=7, zorder=4)
     ax.set_xlim(-1.4, 1.4)
     ax.set_ylim(-1.35, 1.35)
     ax.set_axis_off()
-    ax.set_title("Evidence network: trials and meta-analyses per comparison\n(blue: with arm-level trials; orange: pooled estimates only)", fontsize=8)
+    ax.set_title(
+        "Evidence network: trials and meta-analyses per comparison\n(blue: with arm-level trials; orange: pooled estimates only)",
+        fontsize=8,
+    )
     return svg(fig)
 
 
@@ -172,14 +224,19 @@ def regression_figure(trace, regression: dict, priors: dict) -> Markup:
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), layout="constrained")
     axis = {
         "duration (weeks)": (np.geomspace(6, 52, 40), lambda v: covariates(v, None, regression)),
-        "baseline HOMA-IR": (np.geomspace(1.5, 8, 40), lambda v: covariates(regression["reference_duration_weeks"], v, regression)),
+        "baseline HOMA-IR": (
+            np.geomspace(1.5, 8, 40),
+            lambda v: covariates(regression["reference_duration_weeks"], v, regression),
+        ),
     }
     for ax, (label, (values, z_of)) in zip(axes, axis.items()):
         z = np.array([z_of(v) for v in values])
         for coefficients, color, name in ((prior_beta, "#bbbbbb", "prior"), (beta, OKABE_ITO[0], "posterior")):
             curve = np.exp(inositol[:, None] + coefficients @ z.T)
             low, mid, high = np.quantile(curve, [0.025, 0.5, 0.975], axis=0)
-            ax.fill_between(values, low, high, color=color, alpha=0.35, label=f"{name} 95% band (effect at reference + modifier)")
+            ax.fill_between(
+                values, low, high, color=color, alpha=0.35, label=f"{name} 95% band (effect at reference + modifier)"
+            )
             ax.plot(values, mid, color=color)
         ax.axhline(1, color="black", lw=0.8)
         _ratio_scale(ax, "y")
@@ -190,11 +247,16 @@ def regression_figure(trace, regression: dict, priors: dict) -> Markup:
     ax = axes[2]
     drift, advice = _draws(trace, "drift"), _draws(trace, "beta_advice")
     for i, outcome in enumerate(trace.posterior["outcome"].values):
-        for j, (draws, name) in enumerate(((drift[:, i], "no advice"), (drift[:, i] + advice[:, i], "with background advice"))):
+        for j, (draws, name) in enumerate(
+            ((drift[:, i], "no advice"), (drift[:, i] + advice[:, i], "with background advice"))
+        ):
             low, mid, high = np.exp(np.quantile(draws, [0.025, 0.5, 0.975]))
             ax.errorbar([mid], [2 * i + j], xerr=[[mid - low], [high - mid]], fmt="o", color=OKABE_ITO[j], capsize=3)
-    ax.set_yticks(range(4), [f"{OUTCOME_LABEL[o]}: {n}" for o in trace.posterior["outcome"].values
-                             for n in ("no advice", "with advice")], fontsize=7)
+    ax.set_yticks(
+        range(4),
+        [f"{OUTCOME_LABEL[o]}: {n}" for o in trace.posterior["outcome"].values for n in ("no advice", "with advice")],
+        fontsize=7,
+    )
     _no_effect_line(ax)
     ax.set_xlabel("control arm: end / baseline (log scale)")
     ax.set_title("control-arm drift (95% CrI)", fontsize=8)
@@ -203,8 +265,11 @@ def regression_figure(trace, regression: dict, priors: dict) -> Markup:
 
 def cumulative_figure(cumulative: pd.DataFrame) -> Markup:
     """Headline ratios (posterior median, 95% CrI) as the evidence published up to each year accumulates."""
-    panels = [("inositol", "inositol vs control, HOMA-IR"), ("inositol_vs_metformin", "inositol / metformin, HOMA-IR"),
-              ("lifestyle", "lifestyle vs control, HOMA-IR")]
+    panels = [
+        ("inositol", "inositol vs control, HOMA-IR"),
+        ("inositol_vs_metformin", "inositol / metformin, HOMA-IR"),
+        ("lifestyle", "lifestyle vs control, HOMA-IR"),
+    ]
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), sharey=True, layout="constrained")
     for ax, (name, title) in zip(axes, panels):
         mid, low, high = (cumulative[f"{name}_ratio_{q}"] for q in ("median", "q0.025", "q0.975"))
@@ -241,9 +306,18 @@ def component_figure(components: pd.DataFrame, prior_sd: dict) -> Markup:
         y = np.arange(len(group))[::-1]
         sd = prior_sd.get(outcome)
         if sd:
-            ax.axvspan(np.exp(-1.96 * sd), np.exp(1.96 * sd), color="#dddddd", label="prior 95% interval (single component)")
-        ax.errorbar(group["ratio_median"], y, xerr=[group["ratio_median"] - group["ratio_q0.025"], group["ratio_q0.975"] - group["ratio_median"]],
-                    fmt="o", color=OKABE_ITO[0], capsize=3, label="posterior median, 95% CrI")
+            ax.axvspan(
+                np.exp(-1.96 * sd), np.exp(1.96 * sd), color="#dddddd", label="prior 95% interval (single component)"
+            )
+        ax.errorbar(
+            group["ratio_median"],
+            y,
+            xerr=[group["ratio_median"] - group["ratio_q0.025"], group["ratio_q0.975"] - group["ratio_median"]],
+            fmt="o",
+            color=OKABE_ITO[0],
+            capsize=3,
+            label="posterior median, 95% CrI",
+        )
         _no_effect_line(ax)
         ax.set_yticks(y, group["component"])
         ax.set_xlabel(f"ratio of means, {OUTCOME_LABEL[outcome]} (log scale)")

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import arviz as az
-import nutpie
 import numpy as np
+import nutpie
 import pandas as pd
 import pymc as pm
 
@@ -44,7 +44,7 @@ class Sampler:
 
     model: pm.Model
     settings: dict
-    var_names: list[str] | None = None   # variables to keep (default: all); fewer compile faster
+    var_names: list[str] | None = None  # variables to keep (default: all); fewer compile faster
     _compiled: object = field(default=None, repr=False)
 
     def __post_init__(self):
@@ -56,15 +56,29 @@ class Sampler:
         if s["sampler"] == "nutpie":
             compiled = self._compiled.with_data(**data) if data else self._compiled
             return nutpie.sample(
-                compiled, draws=s["draws"], tune=s["tune"], chains=s["chains"], cores=s["cores"], seed=seed,
-                target_accept=s["target_accept"], progress_bar=s.get("progress", False), save_warmup=False,
+                compiled,
+                draws=s["draws"],
+                tune=s["tune"],
+                chains=s["chains"],
+                cores=s["cores"],
+                seed=seed,
+                target_accept=s["target_accept"],
+                progress_bar=s.get("progress", False),
+                save_warmup=False,
                 low_rank_modified_mass_matrix=s.get("low_rank_mass_matrix", False),
             )
         with self.model, data_values(self.model, data):
             return pm.sample(
-                draws=s["draws"], tune=s["tune"], chains=s["chains"], cores=s["cores"], random_seed=seed,
-                target_accept=s["target_accept"], nuts_sampler="pymc", progressbar=s.get("progress", False),
-                compute_convergence_checks=False, var_names=self.var_names,
+                draws=s["draws"],
+                tune=s["tune"],
+                chains=s["chains"],
+                cores=s["cores"],
+                random_seed=seed,
+                target_accept=s["target_accept"],
+                nuts_sampler="pymc",
+                progressbar=s.get("progress", False),
+                compute_convergence_checks=False,
+                var_names=self.var_names,
             )
 
 
@@ -95,7 +109,9 @@ def _element_labels(array) -> list[str]:
     return [f"{array.name}[{', '.join(map(str, np.atleast_1d(key)))}]" for key in index]
 
 
-def check_gates(table: pd.DataFrame, per_fit: dict, gates: dict, model_name: str, on_failure: str = "stop") -> list[str]:
+def check_gates(
+    table: pd.DataFrame, per_fit: dict, gates: dict, model_name: str, on_failure: str = "stop"
+) -> list[str]:
     """Messages for every gate a fit fails; raise ConvergenceError if any and `on_failure` is 'stop'."""
     failures = []
     for row in table.itertuples():
@@ -104,9 +120,13 @@ def check_gates(table: pd.DataFrame, per_fit: dict, gates: dict, model_name: str
         for kind in ("ess_bulk", "ess_tail"):
             value = getattr(row, kind)
             if not value >= gates["ess_min"]:
-                failures.append(f"{model_name}: {kind.replace('_', ' ')} ESS of {row.parameter} is {value:.0f} (gate >= {gates['ess_min']})")
+                failures.append(
+                    f"{model_name}: {kind.replace('_', ' ')} ESS of {row.parameter} is {value:.0f} (gate >= {gates['ess_min']})"
+                )
     if per_fit["divergences"] > gates["divergences_max"]:
-        failures.append(f"{model_name}: {per_fit['divergences']} divergent transitions (gate <= {gates['divergences_max']})")
+        failures.append(
+            f"{model_name}: {per_fit['divergences']} divergent transitions (gate <= {gates['divergences_max']})"
+        )
     if not per_fit["bfmi_min"] >= gates["bfmi_min"]:
         failures.append(f"{model_name}: E-BFMI {per_fit['bfmi_min']:.2f} in a chain (gate >= {gates['bfmi_min']})")
     if failures and on_failure == "stop":
@@ -134,12 +154,26 @@ def predictive_checks(trace, model: pm.Model, seed: int, prior_draws: int = 1000
         k = np.asarray(loo.pareto_k).ravel()
         for i, label in enumerate(y[dim].values):
             prior_i, post_i = y_prior.isel({dim: i}).values, y_post.isel({dim: i}).values
-            rows.append({
-                "observation": f"{name}[{label}]", "observed": float(y.values[i]),
-                "prior_q0.025": float(np.quantile(prior_i, 0.025)), "prior_q0.975": float(np.quantile(prior_i, 0.975)),
-                "posterior_q0.025": float(np.quantile(post_i, 0.025)), "posterior_q0.975": float(np.quantile(post_i, 0.975)),
-                "ppc_p": float(np.mean(post_i <= y.values[i])), "pareto_k": float(k[i]),
-            })
-        loo_rows.append({"observed": name, "n": len(k), "elpd_loo": float(loo.elpd), "se": float(loo.se),
-                         "p_loo": float(loo.p), "pareto_k_over_0.7": int(np.sum(k > 0.7))})
+            rows.append(
+                {
+                    "observation": f"{name}[{label}]",
+                    "observed": float(y.values[i]),
+                    "prior_q0.025": float(np.quantile(prior_i, 0.025)),
+                    "prior_q0.975": float(np.quantile(prior_i, 0.975)),
+                    "posterior_q0.025": float(np.quantile(post_i, 0.025)),
+                    "posterior_q0.975": float(np.quantile(post_i, 0.975)),
+                    "ppc_p": float(np.mean(post_i <= y.values[i])),
+                    "pareto_k": float(k[i]),
+                }
+            )
+        loo_rows.append(
+            {
+                "observed": name,
+                "n": len(k),
+                "elpd_loo": float(loo.elpd),
+                "se": float(loo.se),
+                "p_loo": float(loo.p),
+                "pareto_k_over_0.7": int(np.sum(k > 0.7)),
+            }
+        )
     return pd.DataFrame(rows), pd.DataFrame(loo_rows)

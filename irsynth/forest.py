@@ -42,31 +42,76 @@ def forest_table(trace, data: EvidenceData, seed: int) -> pd.DataFrame:
     rows = []
     for comparison, o in groups:
         ident = {"outcome": data.outcomes[o], "comparison": comparison}
-        trials = [i for i, (c, oi) in enumerate(zip(data.arm_comparisons, data.arm_outcome)) if (c, oi) == (comparison, o)]
+        trials = [
+            i for i, (c, oi) in enumerate(zip(data.arm_comparisons, data.arm_outcome)) if (c, oi) == (comparison, o)
+        ]
         for i in trials:
             y, se = data.arm_y[i], data.arm_se[i]
-            rows.append({**ident, "kind": "trial", "label": data.arm_labels[i].split(":")[0], "published": "",
-                         "observed_ratio": np.exp(y), "observed_q0.025": np.exp(y - Z * se), "observed_q0.975": np.exp(y + Z * se),
-                         **_interval(theta[:, i])})
+            rows.append(
+                {
+                    **ident,
+                    "kind": "trial",
+                    "label": data.arm_labels[i].split(":")[0],
+                    "published": "",
+                    "observed_ratio": np.exp(y),
+                    "observed_q0.025": np.exp(y - Z * se),
+                    "observed_q0.975": np.exp(y + Z * se),
+                    **_interval(theta[:, i]),
+                }
+            )
         for j, (c, oj) in enumerate(zip(data.pooled_comparisons, data.pooled_outcome)):
             if (c, oj) != (comparison, o):
                 continue
             measure, est, se = measures[int(data.pooled_measure[j])], data.pooled_est[j], data.pooled_se[j]
-            ratio = _as_ratio(np.array([est, est - Z * se, est + Z * se]), measure,
-                              float(np.median(draws["cv"][:, o])), float(np.median(draws["base"][:, o])))
-            rows.append({**ident, "kind": "meta-analysis", "label": data.pooled_labels[j].split(":")[0],
-                         "published": f"{measure} {est:g} [{est - Z * se:.3g}, {est + Z * se:.3g}]",
-                         "observed_ratio": ratio[0], "observed_q0.025": ratio[1], "observed_q0.975": ratio[2],
-                         "model_ratio": np.nan, "model_q0.025": np.nan, "model_q0.975": np.nan})
-        x = data.pooled_x[data.pooled_comparisons.index(comparison)] if comparison in data.pooled_comparisons \
+            ratio = _as_ratio(
+                np.array([est, est - Z * se, est + Z * se]),
+                measure,
+                float(np.median(draws["cv"][:, o])),
+                float(np.median(draws["base"][:, o])),
+            )
+            rows.append(
+                {
+                    **ident,
+                    "kind": "meta-analysis",
+                    "label": data.pooled_labels[j].split(":")[0],
+                    "published": f"{measure} {est:g} [{est - Z * se:.3g}, {est + Z * se:.3g}]",
+                    "observed_ratio": ratio[0],
+                    "observed_q0.025": ratio[1],
+                    "observed_q0.975": ratio[2],
+                    "model_ratio": np.nan,
+                    "model_q0.025": np.nan,
+                    "model_q0.975": np.nan,
+                }
+            )
+        x = (
+            data.pooled_x[data.pooled_comparisons.index(comparison)]
+            if comparison in data.pooled_comparisons
             else data.arm_x[data.arm_comparisons.index(comparison)]
+        )
         delta = draws["d"][:, :, o] @ x
         rows.append({**ident, "kind": "synthesis", "label": "evidence model", "published": "", **_interval(delta)})
         if "tau" in draws:
             new = delta + draws["tau"][:, o] * rng.standard_normal(n)
-            rows.append({**ident, "kind": "prediction", "label": "new trial (95% prediction interval)", "published": "",
-                         **_interval(new)})
-    columns = ["outcome", "comparison", "kind", "label", "published", "observed_ratio", "observed_q0.025",
-               "observed_q0.975", "model_ratio", "model_q0.025", "model_q0.975"]
+            rows.append(
+                {
+                    **ident,
+                    "kind": "prediction",
+                    "label": "new trial (95% prediction interval)",
+                    "published": "",
+                    **_interval(new),
+                }
+            )
+    columns = [
+        "outcome",
+        "comparison",
+        "kind",
+        "label",
+        "published",
+        "observed_ratio",
+        "observed_q0.025",
+        "observed_q0.975",
+        "model_ratio",
+        "model_q0.025",
+        "model_q0.975",
+    ]
     return pd.DataFrame(rows, columns=columns)
-

@@ -139,11 +139,24 @@ def arm_changes(harmonised: pd.DataFrame, config: dict) -> pd.DataFrame:
         base, end, change = by.get("baseline"), by.get("end"), by.get("change")
         first = group.iloc[0]
         record = {
-            "study_id": study, "arm": arm, "arm_class": first["arm_class"], "outcome": outcome,
-            "duration_weeks": first["duration_weeks"], "unit": first["unit"], "unit_known": first["unit_known"],
-            "n": np.nan, "baseline_mean": np.nan, "baseline_sd": np.nan, "end_mean": np.nan, "end_sd": np.nan,
-            "change_mean": np.nan, "change_sd": np.nan, "change_sd_source": "",
-            "log_ratio": np.nan, "log_ratio_var": np.nan, "rho_implied": np.nan,
+            "study_id": study,
+            "arm": arm,
+            "arm_class": first["arm_class"],
+            "outcome": outcome,
+            "duration_weeks": first["duration_weeks"],
+            "unit": first["unit"],
+            "unit_known": first["unit_known"],
+            "n": np.nan,
+            "baseline_mean": np.nan,
+            "baseline_sd": np.nan,
+            "end_mean": np.nan,
+            "end_sd": np.nan,
+            "change_mean": np.nan,
+            "change_sd": np.nan,
+            "change_sd_source": "",
+            "log_ratio": np.nan,
+            "log_ratio_var": np.nan,
+            "rho_implied": np.nan,
         }
         reasons = list(dict.fromkeys(r["reason"] for r in by.values() if not r["usable"] and r["reason"]))
         ok = {k: r for k, r in by.items() if r["usable"]}

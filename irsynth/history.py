@@ -23,15 +23,27 @@ def history_entry(headline: dict, trials: list[str], cutoff: float, built: str) 
     for row in headline["components"]:
         name = HEADLINE.get((row["component"], row["outcome"]))
         if name:
-            quantities[name] = {"median": row["ratio_median"], "low": row["ratio_q0.025"], "high": row["ratio_q0.975"],
-                                "p": row["p_any_reduction"]}
+            quantities[name] = {
+                "median": row["ratio_median"],
+                "low": row["ratio_q0.025"],
+                "high": row["ratio_q0.975"],
+                "p": row["p_any_reduction"],
+            }
     first = headline["decision"][0]["profile"]
     for row in headline["decision"]:
         if row["profile"] == first:
-            quantities[f"P(HOMA-IR < {cutoff:g}), {first}, {row['scenario']}"] = {"p": row[f"p_patient_below_{cutoff:g}"]}
-    return {"built": built, "data_hash": headline["data_hash"], "config_hash": headline["config_hash"],
-            "seed": headline["seed"], "evidence_set": headline["evidence_set"], "trials": sorted(trials),
-            "quantities": quantities}
+            quantities[f"P(HOMA-IR < {cutoff:g}), {first}, {row['scenario']}"] = {
+                "p": row[f"p_patient_below_{cutoff:g}"]
+            }
+    return {
+        "built": built,
+        "data_hash": headline["data_hash"],
+        "config_hash": headline["config_hash"],
+        "seed": headline["seed"],
+        "evidence_set": headline["evidence_set"],
+        "trials": sorted(trials),
+        "quantities": quantities,
+    }
 
 
 def latest_entry(history_dir: Path) -> dict | None:
@@ -53,11 +65,18 @@ def what_changed(previous: dict | None, current: dict) -> dict | None:
     rows = []
     for name, after in current["quantities"].items():
         before = previous["quantities"].get(name, {})
-        rows.append({"quantity": name, "before": before, "after": after,
-                     "shift": after.get("median", after["p"]) - before.get("median", before.get("p", float("nan")))})
+        rows.append(
+            {
+                "quantity": name,
+                "before": before,
+                "after": after,
+                "shift": after.get("median", after["p"]) - before.get("median", before.get("p", float("nan"))),
+            }
+        )
     return {
         "previous_built": previous["built"],
-        "same_inputs": (previous["data_hash"], previous["config_hash"]) == (current["data_hash"], current["config_hash"]),
+        "same_inputs": (previous["data_hash"], previous["config_hash"])
+        == (current["data_hash"], current["config_hash"]),
         "data_changed": previous["data_hash"] != current["data_hash"],
         "config_changed": previous["config_hash"] != current["config_hash"],
         "evidence_added": sorted(set(current["evidence_set"]) - set(previous["evidence_set"])),

@@ -41,8 +41,15 @@ def _parts(pairs, n):
     return len({root(i) for i in range(n)})
 
 
-SPLIT_COLUMNS = ["outcome", "comparison", "direct_studies", "inconsistency_mean", "inconsistency_q0.025",
-                 "inconsistency_q0.975", "p_inconsistency_positive"]
+SPLIT_COLUMNS = [
+    "outcome",
+    "comparison",
+    "direct_studies",
+    "inconsistency_mean",
+    "inconsistency_q0.025",
+    "inconsistency_q0.975",
+    "p_inconsistency_positive",
+]
 
 
 def node_splits(treatments, studies, settings, sampling, outcome) -> tuple[list[dict], list[str]]:
@@ -57,11 +64,26 @@ def node_splits(treatments, studies, settings, sampling, outcome) -> tuple[list[
         trace = Sampler(model, sampling).sample(seed=sampling["seed"])
         table, per_fit = diagnostics(trace, ["d_free", "tau", "inconsistency"])
         label = f"{treatments[q]} vs {treatments[p]}"
-        messages += check_gates(table, per_fit, sampling["gates"], f"node-split {outcome} {label}", sampling["on_gate_failure"])
+        messages += check_gates(
+            table, per_fit, sampling["gates"], f"node-split {outcome} {label}", sampling["on_gate_failure"]
+        )
         draws = trace.posterior["inconsistency"].values.ravel()
-        rows.append(dict(zip(SPLIT_COLUMNS, [outcome, label, ";".join(direct), float(draws.mean()),
-                                             float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975)),
-                                             float(np.mean(draws > 0))])))
+        rows.append(
+            dict(
+                zip(
+                    SPLIT_COLUMNS,
+                    [
+                        outcome,
+                        label,
+                        ";".join(direct),
+                        float(draws.mean()),
+                        float(np.quantile(draws, 0.025)),
+                        float(np.quantile(draws, 0.975)),
+                        float(np.mean(draws > 0)),
+                    ],
+                )
+            )
+        )
     return rows, messages
 
 
@@ -71,20 +93,30 @@ def fit_networks(changes: pd.DataFrame, settings: dict, sampling: dict):
     for outcome in settings["outcomes"]:
         treatments, studies = network_studies(changes, outcome, settings["reference"])
         if not studies:
-            descriptions.append({"outcome": outcome, "treatments": ";".join(treatments), "studies": 0,
-                                 "note": "no study with two usable arms: no network"})
+            descriptions.append(
+                {
+                    "outcome": outcome,
+                    "treatments": ";".join(treatments),
+                    "studies": 0,
+                    "note": "no study with two usable arms: no network",
+                }
+            )
             continue
         pairs = [(s["arms"][0], a) for s in studies for a in s["arms"][1:]]
         notes = [] if closed_loops(pairs, len(treatments)) else ["no closed loop: consistency cannot be checked"]
         if _parts(pairs, len(treatments)) > 1:
             notes.append("network disconnected: effects of treatments not linked to the reference rest on the prior")
-        descriptions.append({
-            "outcome": outcome, "treatments": ";".join(treatments), "studies": len(studies),
-            "edges": ";".join(sorted({f"{treatments[a]} vs {treatments[b]}" for a, b in pairs})),
-            "connected_parts": _parts(pairs, len(treatments)),
-            "closed_loop": closed_loops(pairs, len(treatments)),
-            "note": "; ".join(notes),
-        })
+        descriptions.append(
+            {
+                "outcome": outcome,
+                "treatments": ";".join(treatments),
+                "studies": len(studies),
+                "edges": ";".join(sorted({f"{treatments[a]} vs {treatments[b]}" for a, b in pairs})),
+                "connected_parts": _parts(pairs, len(treatments)),
+                "closed_loop": closed_loops(pairs, len(treatments)),
+                "note": "; ".join(notes),
+            }
+        )
         model = build_network(treatments, studies, settings["effect_sd"], settings["tau_scale"])
         trace = Sampler(model, sampling).sample(seed=sampling["seed"])
         table, per_fit = diagnostics(trace, ["d_free", "tau"])
@@ -96,8 +128,19 @@ def fit_networks(changes: pd.DataFrame, settings: dict, sampling: dict):
         d = trace.posterior["d"]
         for treatment in treatments[1:]:
             draws = d.sel(treatment=treatment).values.ravel()
-            summaries.append({"outcome": outcome, "treatment": treatment, "versus": treatments[0],
-                              "log_ratio_mean": float(draws.mean()),
-                              **{f"ratio_q{q:g}": float(np.exp(np.quantile(draws, q))) for q in (0.025, 0.5, 0.975)}})
-    return (pd.DataFrame(summaries), pd.DataFrame(descriptions), pd.DataFrame(splits, columns=SPLIT_COLUMNS),
-            (pd.concat(diags) if diags else pd.DataFrame()), messages)
+            summaries.append(
+                {
+                    "outcome": outcome,
+                    "treatment": treatment,
+                    "versus": treatments[0],
+                    "log_ratio_mean": float(draws.mean()),
+                    **{f"ratio_q{q:g}": float(np.exp(np.quantile(draws, q))) for q in (0.025, 0.5, 0.975)},
+                }
+            )
+    return (
+        pd.DataFrame(summaries),
+        pd.DataFrame(descriptions),
+        pd.DataFrame(splits, columns=SPLIT_COLUMNS),
+        (pd.concat(diags) if diags else pd.DataFrame()),
+        messages,
+    )

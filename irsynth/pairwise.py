@@ -54,17 +54,33 @@ def fit_pairwise(effects: pd.DataFrame, settings: dict, sampling: dict):
             diags.append(table.assign(**ident, **per_fit))
             trace["posterior"] = trace["posterior"].to_dataset().assign_coords(study=studies)
             traces[label] = trace
-    diag = pd.concat(diags, ignore_index=True) if diags else pd.DataFrame(columns=["parameter", "r_hat", "ess_bulk", "ess_tail"])
+    diag = (
+        pd.concat(diags, ignore_index=True)
+        if diags
+        else pd.DataFrame(columns=["parameter", "r_hat", "ess_bulk", "ess_tail"])
+    )
     return pd.concat(summaries, ignore_index=True), diag, messages, traces
 
 
 def summarise(trace, exact, ident: dict, studies: list[str]) -> pd.DataFrame:
     """Posterior mean, SD and quantiles of mu, tau, theta_new and each shrunken theta: exact, and MCMC if sampled."""
-    exact_of = {"mu": exact.mu, "theta_new": exact.theta_new, **{f"theta[{s}]": exact.theta[i] for i, s in enumerate(studies)}}
-    rows = [{**ident, "parameter": "tau", "exact_mean": exact.tau_mean(),
-             **{f"exact_q{q:g}": exact.tau_quantile(q) for q in QUANTILES}}]
-    rows += [{**ident, "parameter": name, "exact_mean": mix.mean(),
-              **{f"exact_q{q:g}": mix.quantile(q) for q in QUANTILES}} for name, mix in exact_of.items()]
+    exact_of = {
+        "mu": exact.mu,
+        "theta_new": exact.theta_new,
+        **{f"theta[{s}]": exact.theta[i] for i, s in enumerate(studies)},
+    }
+    rows = [
+        {
+            **ident,
+            "parameter": "tau",
+            "exact_mean": exact.tau_mean(),
+            **{f"exact_q{q:g}": exact.tau_quantile(q) for q in QUANTILES},
+        }
+    ]
+    rows += [
+        {**ident, "parameter": name, "exact_mean": mix.mean(), **{f"exact_q{q:g}": mix.quantile(q) for q in QUANTILES}}
+        for name, mix in exact_of.items()
+    ]
     frame = pd.DataFrame(rows).set_index("parameter")
     if trace is not None:
         post = trace.posterior
@@ -79,5 +95,8 @@ def summarise(trace, exact, ident: dict, studies: list[str]) -> pd.DataFrame:
 
 
 def _moments(draws: np.ndarray) -> dict:
-    return {"mean": float(draws.mean()), "sd": float(draws.std(ddof=1)), **{f"q{q:g}": float(np.quantile(draws, q)) for q in QUANTILES}}
-
+    return {
+        "mean": float(draws.mean()),
+        "sd": float(draws.std(ddof=1)),
+        **{f"q{q:g}": float(np.quantile(draws, q)) for q in QUANTILES},
+    }

@@ -116,17 +116,31 @@ def fit_network(changes_csv: Path, data_dir: Path, config: dict, out_dir: Path) 
     from irsynth.network import fit_networks
 
     changes = text_columns(_read(changes_csv))
-    summary, description, splits, diagnostics, warnings = fit_networks(changes, config["models"]["network"], config["sampling"])
+    summary, description, splits, diagnostics, warnings = fit_networks(
+        changes, config["models"]["network"], config["sampling"]
+    )
     provenance = {**stamp(data_dir, config), "seed": config["sampling"]["seed"], "gate_warnings": warnings}
-    for name, table in (("summary", summary), ("network", description), ("node_split", splits), ("diagnostics", diagnostics)):
+    for name, table in (
+        ("summary", summary),
+        ("network", description),
+        ("node_split", splits),
+        ("diagnostics", diagnostics),
+    ):
         write_table(table, Path(out_dir, f"{name}.csv"), provenance)
     for message in warnings:
         print(f"WARNING (on_gate_failure: warn): {message}")
     print(description.to_string(index=False))
 
 
-def fit_evidence(validated_dir: Path, changes_csv: Path, effects_csv: Path, data_dir: Path, config: dict, out_dir: Path,
-                 cache_dir: Path | None = None) -> None:
+def fit_evidence(
+    validated_dir: Path,
+    changes_csv: Path,
+    effects_csv: Path,
+    data_dir: Path,
+    config: dict,
+    out_dir: Path,
+    cache_dir: Path | None = None,
+) -> None:
     """The inositol/lifestyle evidence model: fit, gates, checks, sensitivity refits, decision table, headline.
 
     With `cache_dir`, each run's last MCMC fit is kept there and updated when the evidence changes (irsynth.updating)."""
@@ -146,7 +160,18 @@ def fit_evidence(validated_dir: Path, changes_csv: Path, effects_csv: Path, data
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result["trace"].to_netcdf(out_dir / "posterior.nc", engine="h5netcdf")
-    for name in ("diagnostics", "components", "regression", "decision", "evidence_set", "checks", "loo", "sensitivity", "cumulative", "forest"):
+    for name in (
+        "diagnostics",
+        "components",
+        "regression",
+        "decision",
+        "evidence_set",
+        "checks",
+        "loo",
+        "sensitivity",
+        "cumulative",
+        "forest",
+    ):
         write_table(result[name], out_dir / f"{name}.csv", provenance)
     headline = {
         "components": json.loads(result["components"].round(6).to_json(orient="records")),

@@ -31,7 +31,11 @@ def tau_logpdf(spec: dict):
 def _on_log_tau(tau, logpdf_of_log_tau):
     tau = np.asarray(tau, float)
     with np.errstate(divide="ignore"):
-        return np.where(tau > 0, logpdf_of_log_tau(np.log(np.where(tau > 0, tau, 1.0))) - np.log(np.where(tau > 0, tau, 1.0)), -np.inf)
+        return np.where(
+            tau > 0,
+            logpdf_of_log_tau(np.log(np.where(tau > 0, tau, 1.0))) - np.log(np.where(tau > 0, tau, 1.0)),
+            -np.inf,
+        )
 
 
 def pymc_tau(name: str, spec: dict):

@@ -73,10 +73,20 @@ def random_effects(y, v, method: str = "REML", test: str = "z", level: float = 0
     s2 = (k - 1) * np.sum(w_fe) / (np.sum(w_fe) ** 2 - np.sum(w_fe**2))
     pi_half = crit * np.sqrt(se**2 + tau2)
     return RandomEffects(
-        method=method, test=test, k=k, estimate=mu, se=se,
-        ci_low=mu - crit * se, ci_high=mu + crit * se, pi_low=mu - pi_half, pi_high=mu + pi_half,
-        tau2=tau2, Q=Q, Q_p=float(stats.chi2.sf(Q, k - 1)),
-        I2=float(100 * tau2 / (tau2 + s2)), H2=float((tau2 + s2) / s2),
+        method=method,
+        test=test,
+        k=k,
+        estimate=mu,
+        se=se,
+        ci_low=mu - crit * se,
+        ci_high=mu + crit * se,
+        pi_low=mu - pi_half,
+        pi_high=mu + pi_half,
+        tau2=tau2,
+        Q=Q,
+        Q_p=float(stats.chi2.sf(Q, k - 1)),
+        I2=float(100 * tau2 / (tau2 + s2)),
+        H2=float((tau2 + s2) / s2),
     )
 
 
@@ -93,11 +103,20 @@ def reference_table(effects: pd.DataFrame, methods=METHODS, tests=("z", "knha"))
         if len(group) < 2:
             yi, se = float(group["yi"].iloc[0]), float(np.sqrt(group["vi"].iloc[0]))
             z = stats.norm.ppf(0.975)
-            records.append({
-                **ident, "method": "single study", "test": "z", "k": 1, "estimate": yi, "se": se,
-                "ci_low": yi - z * se, "ci_high": yi + z * se, "studies": studies,
-                "note": "one study: its own estimate, not pooled",
-            })
+            records.append(
+                {
+                    **ident,
+                    "method": "single study",
+                    "test": "z",
+                    "k": 1,
+                    "estimate": yi,
+                    "se": se,
+                    "ci_low": yi - z * se,
+                    "ci_high": yi + z * se,
+                    "studies": studies,
+                    "note": "one study: its own estimate, not pooled",
+                }
+            )
             continue
         for method in methods:
             for test in tests:

@@ -7,7 +7,7 @@ nothing is loaded from the network when the page is viewed.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -50,12 +50,18 @@ def build_report(results: Path, config: dict, command: str, changes: dict | None
     cumulative = _read(ev / "cumulative.csv")
     trace = xr.open_datatree(ev / "posterior.nc")
     small_study = small_study_table(contrasts, config["report"]["small_study_min_studies"])
-    diagnostics = {name: _read(results / "models" / name / "diagnostics.csv") for name in ("evidence", "pairwise", "network")}
+    diagnostics = {
+        name: _read(results / "models" / name / "diagnostics.csv") for name in ("evidence", "pairwise", "network")
+    }
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     env.filters["num"] = lambda x, d=2: "" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{d}f}"
     return env.get_template("report.html.j2").render(
-        headline=headline, effect=components.set_index(["component", "outcome"]), decision=decision,
-        sensitivity=sensitivity, cutoff=cutoff, meaningful=config["decision"]["meaningful_reduction"],
+        headline=headline,
+        effect=components.set_index(["component", "outcome"]),
+        decision=decision,
+        sensitivity=sensitivity,
+        cutoff=cutoff,
+        meaningful=config["decision"]["meaningful_reduction"],
         coi=sensitivity[sensitivity["run"].str.contains("coi_manufacturer")],
         first_profile=config["decision"]["profiles"][0],
         figures={
@@ -68,13 +74,22 @@ def build_report(results: Path, config: dict, command: str, changes: dict | None
             "cumulative": figures.cumulative_figure(cumulative) if len(cumulative) else "",
             "funnels": funnels(contrasts, small_study, config["report"]["funnel_min_studies"]),
         },
-        small_study=small_study, gates=config["sampling"]["gates"], update=config["evidence_model"]["update"],
+        small_study=small_study,
+        gates=config["sampling"]["gates"],
+        update=config["evidence_model"]["update"],
         arms=arms.merge(values[["data_line", "usable", "reason", "derivation"]], on="data_line", how="left"),
-        pooled=pooled, studies=study_table(results, arms), diagnostics=diagnostics, command=command,
-        regression=_read(ev / "regression.csv"), network=_read(results / "models" / "network" / "network.csv"),
+        pooled=pooled,
+        studies=study_table(results, arms),
+        diagnostics=diagnostics,
+        command=command,
+        regression=_read(ev / "regression.csv"),
+        network=_read(results / "models" / "network" / "network.csv"),
         node_split=_read(results / "models" / "network" / "node_split.csv"),
-        loo=_read(ev / "loo.csv"), checks=_read(ev / "checks.csv"),
-        built=built or now(), changes=changes, cumulative=cumulative,
+        loo=_read(ev / "loo.csv"),
+        checks=_read(ev / "checks.csv"),
+        built=built or now(),
+        changes=changes,
+        cumulative=cumulative,
     )
 
 
@@ -83,14 +98,23 @@ def study_table(results: Path, arms: pd.DataFrame) -> pd.DataFrame:
     studies = text_columns(_read(results / "validated" / "studies.csv"))
     used = _read(results / "models" / "evidence" / "evidence_set.csv")["label"]
     studies["arm_rows"] = studies["study_id"].map(arms["study_id"].value_counts()).fillna(0).astype(int)
-    studies["in_model"] = [", ".join(sorted({label.split(":", 1)[1] + (" (control arm)" if "/" in label else "")
-                                             for label in used if label.split(":")[0].split("/")[0] == study}))
-                           for study in studies["study_id"]]
+    studies["in_model"] = [
+        ", ".join(
+            sorted(
+                {
+                    label.split(":", 1)[1] + (" (control arm)" if "/" in label else "")
+                    for label in used
+                    if label.split(":")[0].split("/")[0] == study
+                }
+            )
+        )
+        for study in studies["study_id"]
+    ]
     return studies
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def funnels(contrasts: pd.DataFrame, small_study: pd.DataFrame, min_studies: int) -> list:
@@ -100,6 +124,12 @@ def funnels(contrasts: pd.DataFrame, small_study: pd.DataFrame, min_studies: int
     for row in small_study[small_study["k"] >= min_studies].itertuples():
         group = usable[(usable["comparison"] == row.comparison) & (usable["outcome"] == row.outcome)]
         yi, vi = group["yi"].to_numpy(float), group["vi"].to_numpy(float)
-        plots.append(figures.funnel_figure(yi, vi, float(np.average(yi, weights=1 / vi)),
-                                           f"{row.comparison.replace('_', ' ')}, {figures.OUTCOME_LABEL[row.outcome]}"))
+        plots.append(
+            figures.funnel_figure(
+                yi,
+                vi,
+                float(np.average(yi, weights=1 / vi)),
+                f"{row.comparison.replace('_', ' ')}, {figures.OUTCOME_LABEL[row.outcome]}",
+            )
+        )
     return plots

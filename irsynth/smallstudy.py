@@ -58,17 +58,19 @@ def small_study_assessment(yi, vi, min_studies: int = 10) -> dict:
     k = len(yi)
     if k < min_studies:
         return {
-            "k": k, "tested": False,
+            "k": k,
+            "tested": False,
             "statement": f"Too few studies (k = {k}) for a small-study test: Egger's test needs at least "
-                         f"{min_studies} (Cochrane Handbook, chapter 13).",
+            f"{min_studies} (Cochrane Handbook, chapter 13).",
         }
     res = egger_test(yi, vi)
     p = "p < 0.0001" if res["p"] < 1e-4 else f"p = {res['p']:.4f}"
     return {
-        **res, "tested": True,
+        **res,
+        "tested": True,
         "statement": f"Egger's test for funnel-plot asymmetry (k = {k}): t = {res['t']:.2f}, df = {res['df']}, {p}; "
-                     f"limit estimate as SE -> 0: {res['limit']:.4f} "
-                     f"(95% CI {res['limit_ci_low']:.4f} to {res['limit_ci_high']:.4f}).",
+        f"limit estimate as SE -> 0: {res['limit']:.4f} "
+        f"(95% CI {res['limit_ci_low']:.4f} to {res['limit_ci_high']:.4f}).",
     }
 
 
@@ -77,6 +79,13 @@ def small_study_table(contrasts: pd.DataFrame, min_studies: int) -> pd.DataFrame
     rows = []
     for (comparison, outcome), group in usable_effects(contrasts).groupby(["comparison", "outcome"]):
         result = small_study_assessment(group["yi"], group["vi"], min_studies)
-        rows.append({"comparison": comparison, "outcome": outcome, "k": result["k"], "p": result.get("p", np.nan),
-                     "statement": result["statement"]})
+        rows.append(
+            {
+                "comparison": comparison,
+                "outcome": outcome,
+                "k": result["k"],
+                "p": result.get("p", np.nan),
+                "statement": result["statement"],
+            }
+        )
     return pd.DataFrame(rows, columns=["comparison", "outcome", "k", "p", "statement"])

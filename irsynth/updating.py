@@ -37,7 +37,7 @@ from scipy.special import logsumexp
 from irsynth.fitting import Sampler, check_gates, data_values, diagnostics
 from irsynth.provenance import atomic_path
 
-UNCHANGED_TOLERANCE = 1e-8   # log-weight range below which the posterior is taken as unchanged
+UNCHANGED_TOLERANCE = 1e-8  # log-weight range below which the posterior is taken as unchanged
 
 
 class PosteriorFunctions:
@@ -46,7 +46,7 @@ class PosteriorFunctions:
 
     def __init__(self, model: pm.Model):
         self.model = model
-        self.plain = plain = remove_value_transforms(model)   # draws are on the constrained scale: no Jacobian
+        self.plain = plain = remove_value_transforms(model)  # draws are on the constrained scale: no Jacobian
         self.free = [rv.name for rv in model.free_RVs]
         self.deterministics = [v.name for v in model.deterministics]
         values = [plain.rvs_to_values[plain[name]] for name in self.free]
@@ -65,8 +65,10 @@ class PosteriorFunctions:
         dims = {name: self.model.named_vars_to_dims.get(name, ()) for name in self.deterministics}
         coords = {dim: list(self.model.coords[dim]) for names in dims.values() for dim in names}
         extra = xr.Dataset(
-            {name: (("chain", "draw", *dims[name]), value.reshape(chains, draws, *value.shape[1:]))
-             for name, value in zip(self.deterministics, values)},
+            {
+                name: (("chain", "draw", *dims[name]), value.reshape(chains, draws, *value.shape[1:]))
+                for name, value in zip(self.deterministics, values)
+            },
             coords={**coords, "chain": posterior["chain"], "draw": posterior["draw"]},
         )
         return log_density.reshape(chains, draws), extra
@@ -78,7 +80,7 @@ class Reweighting:
 
     indices: np.ndarray
     pareto_k: float
-    efficiency: float   # 1 / sum(w^2) / S: the share of the draws the weights keep
+    efficiency: float  # 1 / sum(w^2) / S: the share of the draws the weights keep
 
 
 def psis_resample(log_ratio: np.ndarray, seed: int) -> Reweighting:
@@ -101,11 +103,18 @@ def take_draws(posterior: xr.Dataset, indices: np.ndarray) -> xr.Dataset:
     stacked = posterior.stack(sample=("chain", "draw")).isel(sample=indices)
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
     return xr.Dataset(
-        {name: (("chain", "draw", *var.dims[:-1]),
-                np.moveaxis(var.values, -1, 0).reshape(chains, draws, *var.shape[:-1]))
-         for name, var in stacked.drop_vars(["sample", "chain", "draw"]).data_vars.items()},
-        coords={"chain": posterior["chain"].values, "draw": posterior["draw"].values,
-                **{k: v for k, v in posterior.coords.items() if k not in ("chain", "draw")}},
+        {
+            name: (
+                ("chain", "draw", *var.dims[:-1]),
+                np.moveaxis(var.values, -1, 0).reshape(chains, draws, *var.shape[:-1]),
+            )
+            for name, var in stacked.drop_vars(["sample", "chain", "draw"]).data_vars.items()
+        },
+        coords={
+            "chain": posterior["chain"].values,
+            "draw": posterior["draw"].values,
+            **{k: v for k, v in posterior.coords.items() if k not in ("chain", "draw")},
+        },
     )
 
 
@@ -114,9 +123,9 @@ class Fit:
     """A posterior and how it was obtained."""
 
     trace: xr.DataTree
-    method: str                 # "MCMC", "unchanged" (a stored MCMC fit whose posterior is the same), "PSIS update"
-    diagnostics: pd.DataFrame   # per parameter, of the MCMC fit the draws come from (ESS scaled by an update)
-    per_fit: dict               # divergences, bfmi_min; base, pareto_k and ess_update for an update
+    method: str  # "MCMC", "unchanged" (a stored MCMC fit whose posterior is the same), "PSIS update"
+    diagnostics: pd.DataFrame  # per parameter, of the MCMC fit the draws come from (ESS scaled by an update)
+    per_fit: dict  # divergences, bfmi_min; base, pareto_k and ess_update for an update
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -144,15 +153,23 @@ class IncrementalSampler:
     """Posteriors of one model under pm.Data overrides, one per named run: the run's stored MCMC fit updated by PSIS
     where that is reliable, MCMC otherwise. Each MCMC fit returned is stored in `cache_dir` as its run's base."""
 
-    def __init__(self, model: pm.Model, sampling: dict, update: dict, cache_dir: Path | None, var_names: list[str],
-                 label: str, fitted: str):
+    def __init__(
+        self,
+        model: pm.Model,
+        sampling: dict,
+        update: dict,
+        cache_dir: Path | None,
+        var_names: list[str],
+        label: str,
+        fitted: str,
+    ):
         self.model, self.sampling, self.update = model, sampling, update
         self.cache = Path(cache_dir) if cache_dir is not None else None
         self.var_names, self.label, self.fitted = var_names, label, fitted
         self.functions = PosteriorFunctions(model)
         self.fingerprint = fingerprint(model, sampling)
-        self.methods: dict[str, str] = {}   # run -> how its posterior was obtained
-        self._stored: set[str] = set()        # runs whose base this sampler wrote: never a proposal for another run
+        self.methods: dict[str, str] = {}  # run -> how its posterior was obtained
+        self._stored: set[str] = set()  # runs whose base this sampler wrote: never a proposal for another run
         self._sampler = None
 
     def fit(self, run: str, on_failure: str, fallback_base: str | None = None, **overrides) -> Fit:
@@ -173,7 +190,9 @@ class IncrementalSampler:
     def summary(self) -> str:
         """How many runs' posteriors are MCMC fits (sampled now or stored and unchanged) and PSIS updates."""
         kinds = ["PSIS update" if m == "PSIS update" else "MCMC fit" for m in self.methods.values()]
-        return ", ".join(f"{count} {kind}{'s' * (count > 1)}" for kind, count in pd.Series(kinds).value_counts().items())
+        return ", ".join(
+            f"{count} {kind}{'s' * (count > 1)}" for kind, count in pd.Series(kinds).value_counts().items()
+        )
 
     def _update(self, run: str, base_run: str, on_failure: str, overrides: dict) -> tuple[Fit | None, str]:
         """The update of `base_run`'s stored fit, or None and why not (blank: there is no usable stored fit).
@@ -197,7 +216,9 @@ class IncrementalSampler:
             update = psis_resample(log_ratio, self.sampling["seed"])
         except ValueError as error:
             return None, f"no Pareto fit to the weights ({error})"
-        scaled = table.assign(ess_bulk=table["ess_bulk"] * update.efficiency, ess_tail=table["ess_tail"] * update.efficiency)
+        scaled = table.assign(
+            ess_bulk=table["ess_bulk"] * update.efficiency, ess_tail=table["ess_tail"] * update.efficiency
+        )
         ess = float(scaled[["ess_bulk", "ess_tail"]].min().min())
         if not update.pareto_k <= self.update["pareto_k_max"]:
             return None, f"Pareto k {update.pareto_k:.2f} > {self.update['pareto_k_max']:g}"
@@ -219,11 +240,18 @@ class IncrementalSampler:
         table, per_fit = diagnostics(trace, self.var_names)
         failures = check_gates(table, per_fit, self.sampling["gates"], self._label(run), on_failure)
         if self.cache is not None:
-            store_base(self.cache, run, posterior, log_density, {
-                "fingerprint": self.fingerprint, "fitted": self.fitted,
-                "diagnostics": table.to_dict("split", index=False),
-                "per_fit": per_fit,
-            })
+            store_base(
+                self.cache,
+                run,
+                posterior,
+                log_density,
+                {
+                    "fingerprint": self.fingerprint,
+                    "fitted": self.fitted,
+                    "diagnostics": table.to_dict("split", index=False),
+                    "per_fit": per_fit,
+                },
+            )
             self._stored.add(run)
         return Fit(trace, "MCMC", table, per_fit | {"update_rejected": "; ".join(rejected)}, failures)
 

@@ -21,13 +21,47 @@ from irsynth.problems import DataError, Problem
 from irsynth.units import to_canonical
 
 ARM_NUMERIC = [
-    "mi_mg_day", "dci_mg_day", "metformin_mg_day", "duration_weeks", "n", "n_allocated",
-    "mean", "sd", "se", "ci_low", "ci_high", "median", "q1", "q3", "min", "max",
+    "mi_mg_day",
+    "dci_mg_day",
+    "metformin_mg_day",
+    "duration_weeks",
+    "n",
+    "n_allocated",
+    "mean",
+    "sd",
+    "se",
+    "ci_low",
+    "ci_high",
+    "median",
+    "q1",
+    "q3",
+    "min",
+    "max",
 ]
 ARM_REQUIRED = [
-    "study_id", "arm", "mi_mg_day", "dci_mg_day", "metformin_mg_day", "lifestyle", "control_kind",
-    "duration_weeks", "outcome", "timepoint", "n", "mean", "sd", "se", "ci_low", "ci_high", "median", "q1", "q3",
-    "unit", "source_url", "source_locator", "quote",
+    "study_id",
+    "arm",
+    "mi_mg_day",
+    "dci_mg_day",
+    "metformin_mg_day",
+    "lifestyle",
+    "control_kind",
+    "duration_weeks",
+    "outcome",
+    "timepoint",
+    "n",
+    "mean",
+    "sd",
+    "se",
+    "ci_low",
+    "ci_high",
+    "median",
+    "q1",
+    "q3",
+    "unit",
+    "source_url",
+    "source_locator",
+    "quote",
 ]
 ARM_OPTIONAL = ["arm_label", "other_tx", "min", "max", "n_allocated", "n_quote", "dispersion_label", "flags", "notes"]
 ARM_KEY = ["study_id", "arm", "outcome", "timepoint"]
@@ -35,27 +69,61 @@ ARM_ATTRIBUTES = ["mi_mg_day", "dci_mg_day", "metformin_mg_day", "lifestyle", "c
 
 POOLED_NUMERIC = ["estimate", "ci_low", "ci_high", "k_studies", "year"]
 POOLED_REQUIRED = [
-    "source_id", "comparison", "outcome", "measure", "analysis", "estimate", "ci_low", "ci_high",
-    "source_url", "source_locator", "quote",
+    "source_id",
+    "comparison",
+    "outcome",
+    "measure",
+    "analysis",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "source_url",
+    "source_locator",
+    "quote",
 ]
 POOLED_OPTIONAL = [
-    "authors", "year", "journal", "intervention", "comparator", "population", "p_value", "k_studies",
-    "n_participants", "unit", "included_studies", "included_study_ids", "flags", "notes",
+    "authors",
+    "year",
+    "journal",
+    "intervention",
+    "comparator",
+    "population",
+    "p_value",
+    "k_studies",
+    "n_participants",
+    "unit",
+    "included_studies",
+    "included_study_ids",
+    "flags",
+    "notes",
 ]
 POOLED_KEY = ["source_id", "comparison", "outcome", "measure", "analysis"]
 
 STUDY_NUMERIC = ["year"]
 STUDY_REQUIRED = ["study_id", "authors", "year", "design", "randomised", "source_url"]
 STUDY_OPTIONAL = [
-    "title", "journal", "doi", "pmid", "country", "blinding", "population", "n_randomised",
-    "lifestyle_background", "background_advice", "dropouts", "coi", "notes",
+    "title",
+    "journal",
+    "doi",
+    "pmid",
+    "country",
+    "blinding",
+    "population",
+    "n_randomised",
+    "lifestyle_background",
+    "background_advice",
+    "dropouts",
+    "coi",
+    "notes",
 ]
 
 _positive = {"error": "must be > 0"}
 
 
 def _vocab(values, label):
-    return pa.Check.isin(list(values), error=f"not a known {label}; allowed: {', '.join(v or '(blank)' for v in values)}")
+    return pa.Check.isin(
+        list(values), error=f"not a known {label}; allowed: {', '.join(v or '(blank)' for v in values)}"
+    )
 
 
 def _flag_check(allowed):
@@ -85,7 +153,9 @@ def _url():
 
 ARMS_SCHEMA = pa.DataFrameSchema(
     {
-        "study_id": _text(required=True, checks=[pa.Check.str_matches(r"^[A-Za-z0-9_.-]+$", error="use letters, digits, _ . - only")]),
+        "study_id": _text(
+            required=True, checks=[pa.Check.str_matches(r"^[A-Za-z0-9_.-]+$", error="use letters, digits, _ . - only")]
+        ),
         "arm": _text(required=True),
         "mi_mg_day": _number(pa.Check.ge(0, error="dose must be >= 0")),
         "dci_mg_day": _number(pa.Check.ge(0, error="dose must be >= 0")),
@@ -123,10 +193,14 @@ POOLED_SCHEMA = pa.DataFrameSchema(
 
 STUDIES_SCHEMA = pa.DataFrameSchema(
     {
-        "study_id": _text(required=True, checks=[pa.Check.str_matches(r"^[A-Za-z0-9_.-]+$", error="use letters, digits, _ . - only")]),
+        "study_id": _text(
+            required=True, checks=[pa.Check.str_matches(r"^[A-Za-z0-9_.-]+$", error="use letters, digits, _ . - only")]
+        ),
         "year": _number(pa.Check.in_range(1950, 2100, error="year out of range 1950-2100"), integer=True),
         "randomised": _text(required=True, checks=[_vocab(vocab.RANDOMISED, "randomisation status")]),
-        "source_url": pa.Column(str, pa.Check.str_matches(r"^(https?://.*)?$", error="must be an http(s) URL or blank")),
+        "source_url": pa.Column(
+            str, pa.Check.str_matches(r"^(https?://.*)?$", error="must be an http(s) URL or blank")
+        ),
     },
     strict=False,
 )
@@ -265,7 +339,10 @@ def _arm_row_rules(row, bounds, config):
     outcome, unit = row["outcome"], row["unit"]
     if outcome in vocab.UNITS:
         if unit not in vocab.UNITS[outcome]:
-            yield "unit", f"unknown unit for {outcome}; allowed: {', '.join(u or '(blank)' for u in vocab.UNITS[outcome])}"
+            yield (
+                "unit",
+                f"unknown unit for {outcome}; allowed: {', '.join(u or '(blank)' for u in vocab.UNITS[outcome])}",
+            )
         elif unit == "" and outcome == "fasting_insulin" and "unit_not_printed" not in flags:
             yield "unit", "insulin unit is blank: give the unit, or flag the row unit_not_printed"
         elif row["timepoint"] in ("baseline", "end") and "implausible_value" not in flags and outcome in bounds:
@@ -274,9 +351,12 @@ def _arm_row_rules(row, bounds, config):
                 if has[column]:
                     value = to_canonical(row[column], outcome, unit or vocab.CANONICAL_UNIT[outcome], config)
                     if not low <= value <= high:
-                        yield column, (
-                            f"{outcome} {value:g} {vocab.CANONICAL_UNIT[outcome]} is outside the plausible range "
-                            f"[{low}, {high}] (config validation.bounds); fix it, or flag the row implausible_value"
+                        yield (
+                            column,
+                            (
+                                f"{outcome} {value:g} {vocab.CANONICAL_UNIT[outcome]} is outside the plausible range "
+                                f"[{low}, {high}] (config validation.bounds); fix it, or flag the row implausible_value"
+                            ),
                         )
 
     drugs = [row[c] for c in ("mi_mg_day", "dci_mg_day", "metformin_mg_day")]
@@ -284,7 +364,10 @@ def _arm_row_rules(row, bounds, config):
     if row["control_kind"] == "active" and not receives_drug:
         yield "control_kind", "an 'active' comparator must receive a drug (a dose column not 0)"
     if not receives_drug and row["lifestyle"] == "none" and row["control_kind"] == "":
-        yield "control_kind", "arm receives no drug and no lifestyle change: say which control (placebo, folic_acid, none)"
+        yield (
+            "control_kind",
+            "arm receives no drug and no lifestyle change: say which control (placebo, folic_acid, none)",
+        )
 
 
 def _fmt(value) -> str:
@@ -303,10 +386,14 @@ def _arm_consistency(arms: pd.DataFrame, path: Path) -> list[Problem]:
                 continue
             usual = shown.value_counts().index[0]
             for index in group.index[shown != usual]:
-                problems.append(_row_problem(
-                    path, group.loc[index], column,
-                    f"arm {study}/{arm} has {usual} on its other rows: an arm's attributes must agree across its rows",
-                ))
+                problems.append(
+                    _row_problem(
+                        path,
+                        group.loc[index],
+                        column,
+                        f"arm {study}/{arm} has {usual} on its other rows: an arm's attributes must agree across its rows",
+                    )
+                )
     return problems
 
 
@@ -316,11 +403,15 @@ def _end_without_baseline(arms: pd.DataFrame, path: Path) -> list[Problem]:
         points = set(group["timepoint"])
         if "end" in points and not points & {"baseline", "change"}:
             row = group[group["timepoint"] == "end"].iloc[0]
-            problems.append(_row_problem(
-                path, row, "timepoint",
-                "end row without a baseline or change row for this arm and outcome: the change from baseline cannot "
-                "be formed (config validation.require_baseline_with_end)",
-            ))
+            problems.append(
+                _row_problem(
+                    path,
+                    row,
+                    "timepoint",
+                    "end row without a baseline or change row for this arm and outcome: the change from baseline cannot "
+                    "be formed (config validation.require_baseline_with_end)",
+                )
+            )
     return problems
 
 
@@ -331,15 +422,30 @@ def pooled_problems(pooled: pd.DataFrame, path: Path, config: dict, studies: pd.
     known_studies = set(studies["study_id"]) if not studies.empty else set()
     for _, row in pooled.iterrows():
         if row["comparison"] not in comparisons:
-            problems.append(_row_problem(path, row, "comparison", f"not a comparison defined in config; known: {', '.join(comparisons)}"))
+            problems.append(
+                _row_problem(
+                    path, row, "comparison", f"not a comparison defined in config; known: {', '.join(comparisons)}"
+                )
+            )
         low, high, est = row["ci_low"], row["ci_high"], row["estimate"]
         if not _missing(low) and not _missing(high):
             if low >= high:
-                problems.append(_row_problem(path, row, "ci_low", f"CI lower bound {low} is not below upper bound {high}"))
+                problems.append(
+                    _row_problem(path, row, "ci_low", f"CI lower bound {low} is not below upper bound {high}")
+                )
             elif not low <= est <= high:
-                problems.append(_row_problem(path, row, "estimate", f"estimate {est} lies outside its CI [{low}, {high}]"))
+                problems.append(
+                    _row_problem(path, row, "estimate", f"estimate {est} lies outside its CI [{low}, {high}]")
+                )
         elif "ci_incomplete" not in str(row.get("flags", "")):
-            problems.append(_row_problem(path, row, "ci_high" if _missing(high) else "ci_low", "CI bound missing: give it, or flag the row ci_incomplete"))
+            problems.append(
+                _row_problem(
+                    path,
+                    row,
+                    "ci_high" if _missing(high) else "ci_low",
+                    "CI bound missing: give it, or flag the row ci_incomplete",
+                )
+            )
         for study in filter(None, (s.strip() for s in str(row.get("included_study_ids", "")).split(";"))):
             if study not in known_studies:
                 problems.append(_row_problem(path, row, "included_study_ids", f"study {study!r} not in studies.csv"))

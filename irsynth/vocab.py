@@ -12,8 +12,14 @@ CANONICAL_UNIT = {"homa_ir": "index", "fasting_insulin": "uIU/mL", "fasting_gluc
 UNITS = {
     "homa_ir": {"": 1.0, "index": 1.0},
     "fasting_insulin": {
-        "uIU/mL": 1.0, "µIU/mL": 1.0, "μIU/mL": 1.0, "mU/L": 1.0, "mIU/L": 1.0, "µU/mL": 1.0,
-        "pmol/L": None, "": 1.0,
+        "uIU/mL": 1.0,
+        "µIU/mL": 1.0,
+        "μIU/mL": 1.0,
+        "mU/L": 1.0,
+        "mIU/L": 1.0,
+        "µU/mL": 1.0,
+        "pmol/L": None,
+        "": 1.0,
     },
     "fasting_glucose": {"mmol/L": 1.0, "mg/dL": None},
 }

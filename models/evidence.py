@@ -63,7 +63,7 @@ class EvidenceData:
 
     outcomes: list[str]
     pooled_labels: list[str]
-    pooled_x: np.ndarray        # (n_pooled, n_components)
+    pooled_x: np.ndarray  # (n_pooled, n_components)
     pooled_outcome: np.ndarray  # (n_pooled,) index into outcomes
     pooled_measure: np.ndarray  # (n_pooled,) MEASURE_CODES
     pooled_est: np.ndarray
@@ -81,24 +81,30 @@ class EvidenceData:
     drift_outcome: np.ndarray
     drift_y: np.ndarray
     drift_se: np.ndarray
-    drift_advice: np.ndarray    # 1 where the trial gave background lifestyle advice to every arm
-    cv_hat: np.ndarray          # (n_outcomes,)
-    base_hat: np.ndarray        # (n_outcomes,)
+    drift_advice: np.ndarray  # 1 where the trial gave background lifestyle advice to every arm
+    cv_hat: np.ndarray  # (n_outcomes,)
+    base_hat: np.ndarray  # (n_outcomes,)
 
 
 def build_evidence_model(data: EvidenceData, priors: dict) -> pm.Model:
     if tuple(data.outcomes) != OUTCOMES:
         raise ValueError(f"the evidence model's outcomes are {OUTCOMES}, got {data.outcomes}")
     coords = {
-        "component": list(COMPONENTS), "outcome": data.outcomes, "pooled": data.pooled_labels,
-        "contrast": data.arm_labels, "control_arm": data.drift_labels, "covariate": list(COVARIATES),
+        "component": list(COMPONENTS),
+        "outcome": data.outcomes,
+        "pooled": data.pooled_labels,
+        "contrast": data.arm_labels,
+        "control_arm": data.drift_labels,
+        "covariate": list(COVARIATES),
     }
     with pm.Model(coords=coords) as model:
         scale = {name: pm.Data(name, float(priors[name])) for name in SENSITIVITY_PRIORS}
         d_insulin = pm.Normal("d_insulin", 0.0, scale["component_sd"], dims="component")
         d_glucose = pm.Normal("d_glucose", 0.0, scale["glucose_sd"], dims="component")
         d_gap = pm.Normal("d_gap", 0.0, priors["gap_sd"], dims="component")
-        d = pm.Deterministic("d", pt.stack([d_insulin + d_glucose + d_gap, d_insulin], axis=1), dims=("component", "outcome"))
+        d = pm.Deterministic(
+            "d", pt.stack([d_insulin + d_glucose + d_gap, d_insulin], axis=1), dims=("component", "outcome")
+        )
         pm.Normal("d_int", 0.0, scale["interaction_sd"], dims="outcome")
         cv_hat = pm.Data("cv_hat", data.cv_hat, dims="outcome")
         base_hat = pm.Data("base_hat", data.base_hat, dims="outcome")
@@ -114,7 +120,9 @@ def build_evidence_model(data: EvidenceData, priors: dict) -> pm.Model:
             delta = (x * d.T[o]).sum(axis=1)
             ratio = pt.exp(delta) - 1
             measure = pm.Data("pooled_measure", data.pooled_measure, dims="pooled")
-            predicted = pt.switch(pt.eq(measure, 0), delta, pt.switch(pt.eq(measure, 1), ratio / cv[o], ratio * base[o]))
+            predicted = pt.switch(
+                pt.eq(measure, 0), delta, pt.switch(pt.eq(measure, 1), ratio / cv[o], ratio * base[o])
+            )
             pm.Deterministic("pooled_effect", delta, dims="pooled")
             se = pm.Data("pooled_se", data.pooled_se, dims="pooled")
             est = pm.Data("pooled_est", data.pooled_est, dims="pooled")

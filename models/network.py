@@ -23,8 +23,9 @@ import pymc as pm
 import pytensor.tensor as pt
 
 
-def build_network(treatments: list[str], studies: list[dict], effect_sd: float, tau_scale: float,
-                  split: tuple[int, int] | None = None) -> pm.Model:
+def build_network(
+    treatments: list[str], studies: list[dict], effect_sd: float, tau_scale: float, split: tuple[int, int] | None = None
+) -> pm.Model:
     """`studies`: dicts with `name`, `arms` (treatment indices, baseline first), `y` (m contrasts), `cov` (m x m).
     `split` = (p, q) node-splits that comparison."""
     with pm.Model(coords={"treatment": treatments, "versus_reference": treatments[1:]}) as model:
@@ -39,14 +40,14 @@ def build_network(treatments: list[str], studies: list[dict], effect_sd: float, 
         for study in studies:
             by_size.setdefault(len(study["y"]), []).append(study)
         for m, group in sorted(by_size.items()):
-            arms = np.array([s["arms"] for s in group])                   # (n, m + 1)
-            mean = d[arms[:, 1:]] - d[arms[:, :1]]                          # (n, m)
+            arms = np.array([s["arms"] for s in group])  # (n, m + 1)
+            mean = d[arms[:, 1:]] - d[arms[:, :1]]  # (n, m)
             if split is not None and m == 1:
                 direct = np.isin(arms, split).all(axis=1)
                 sign = np.where(arms[:, 0] == split[0], 1.0, -1.0)
                 mean = pt.where(direct[:, None], (sign * d_direct)[:, None], mean)
             shape = (np.eye(m) + np.ones((m, m))) / 2
-            cov = np.array([s["cov"] for s in group]) + tau**2 * shape     # (n, m, m)
+            cov = np.array([s["cov"] for s in group]) + tau**2 * shape  # (n, m, m)
             y = pm.Data(f"y_{m + 1}arm", np.array([s["y"] for s in group]))
             if m == 1:
                 pm.Normal(f"obs_{m + 1}arm", mean[:, 0], pt.sqrt(cov[:, 0, 0]), observed=y[:, 0])

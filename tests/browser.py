@@ -25,10 +25,22 @@ from pathlib import Path
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-    "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--disable-extensions", "--mute-audio", "--hide-scrollbars",
-    "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>", "--remote-debugging-pipe",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--mute-audio",
+    "--hide-scrollbars",
+    "--proxy-server=http://127.0.0.1:9",
+    "--proxy-bypass-list=<-loopback>",
+    "--remote-debugging-pipe",
 ]
 # Runs in a fresh interpreter: puts the pipe ends on the descriptors Chromium expects (3: commands in, 4: answers
 # out), avoiding clashes with whatever already sits on 3 and 4, then becomes Chromium.
@@ -86,8 +98,11 @@ class _Browser:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", _SHIM, str(to_browser), str(from_browser), *args],
-                pass_fds=(to_browser, from_browser), stdin=subprocess.DEVNULL, stdout=self.log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                pass_fds=(to_browser, from_browser),
+                stdin=subprocess.DEVNULL,
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         finally:
             os.close(to_browser)
@@ -147,7 +162,7 @@ class _Browser:
             message["sessionId"] = self.session
         data = json.dumps(message).encode() + b"\0"
         while data:
-            data = data[os.write(self.out, data):]
+            data = data[os.write(self.out, data) :]
         if not wait:
             return {}
         while True:
@@ -182,11 +197,18 @@ class _Browser:
             raise BrowserError(f"cannot open {url}: {navigation['errorText']}")
         self._wait_for(lambda e: e.get("method") == "Page.loadEventFired", self.deadline)
         # Then until the network has been quiet for 0.5 s (Chromium's networkIdle), so late errors are caught too.
-        self._wait_for(lambda e: e.get("method") == "Page.lifecycleEvent" and e["params"]["name"] == "networkIdle",
-                       min(self.deadline, time.monotonic() + 10))
-        page_width = self.send("Runtime.evaluate", expression="document.documentElement.scrollWidth",
-                               returnByValue=True)["result"]["value"]
-        overflow = [f"page is {page_width} px wide in a {width} px window (content overflows sideways)"] if page_width > width else []
+        self._wait_for(
+            lambda e: e.get("method") == "Page.lifecycleEvent" and e["params"]["name"] == "networkIdle",
+            min(self.deadline, time.monotonic() + 10),
+        )
+        page_width = self.send(
+            "Runtime.evaluate", expression="document.documentElement.scrollWidth", returnByValue=True
+        )["result"]["value"]
+        overflow = (
+            [f"page is {page_width} px wide in a {width} px window (content overflows sideways)"]
+            if page_width > width
+            else []
+        )
         return _problems(self.events) + overflow
 
     def screenshot(self) -> bytes:
@@ -210,7 +232,9 @@ def _problems(events: list[dict]) -> list[str]:
         if method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert"):
             frames = params.get("stackTrace", {}).get("callFrames") or [{}]
             text = " ".join(_value(a) for a in params.get("args", []))
-            problems.append(f"console.{params['type']}: {text}" + _where(frames[0].get("url"), frames[0].get("lineNumber")))
+            problems.append(
+                f"console.{params['type']}: {text}" + _where(frames[0].get("url"), frames[0].get("lineNumber"))
+            )
         elif method == "Runtime.exceptionThrown":
             details = params["exceptionDetails"]
             description = details.get("exception", {}).get("description") or ""
@@ -218,9 +242,15 @@ def _problems(events: list[dict]) -> list[str]:
             if description and not text.startswith("Uncaught"):
                 text = f"{details.get('text', 'Uncaught')} {text}"
             problems.append(f"exception: {text}" + _where(details.get("url"), details.get("lineNumber")))
-        elif method == "Log.entryAdded" and params["entry"]["level"] == "error" and params["entry"]["source"] != "network":
+        elif (
+            method == "Log.entryAdded"
+            and params["entry"]["level"] == "error"
+            and params["entry"]["source"] != "network"
+        ):
             entry = params["entry"]  # network failures come with more detail from Network.loadingFailed below
-            problems.append(f"{entry['source']} error: {entry['text']}" + _where(entry.get("url"), entry.get("lineNumber")))
+            problems.append(
+                f"{entry['source']} error: {entry['text']}" + _where(entry.get("url"), entry.get("lineNumber"))
+            )
         elif method == "Network.requestWillBeSent":
             url = urls[params["requestId"]] = params["request"]["url"]
             if not url.startswith(LOCAL_SCHEMES):

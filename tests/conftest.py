@@ -42,7 +42,11 @@ def snakemake_env(workdir: Path) -> dict[str, str]:
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "1", *args],
-        cwd=workdir, env=snakemake_env(workdir), capture_output=True, text=True, timeout=900,
+        cwd=workdir,
+        env=snakemake_env(workdir),
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 

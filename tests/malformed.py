@@ -85,7 +85,7 @@ def _short_row(data: Path):
 
 def _latin1(data: Path):
     path = _arms(data)
-    path.write_bytes(path.read_bytes().replace("mU/L".encode(), "µU/L".encode("latin-1"), 1))
+    path.write_bytes(path.read_bytes().replace(b"mU/L", "µU/L".encode("latin-1"), 1))
 
 
 def _edit_pooled(changes: dict, source_id="Kite2019"):
@@ -117,26 +117,62 @@ CASES = [
     ("unknown timepoint", _edit_vizza({"timepoint": "week12"}), ("arms.csv", "timepoint", "not a known timepoint")),
     ("duplicate arm row", _duplicate_row, ("arms.csv", "timepoint", "duplicate of line")),
     ("end row without baseline", _drop_baseline, ("arms.csv", "timepoint", "end row without a baseline")),
-    ("CI low above high", _edit_vizza({"sd": "", "ci_low": "30", "ci_high": "12"}), ("arms.csv", "ci_low", "is not below upper bound")),
-    ("mean outside its CI", _edit_vizza({"sd": "", "ci_low": "1", "ci_high": "5"}), ("arms.csv", "mean", "outside its CI")),
+    (
+        "CI low above high",
+        _edit_vizza({"sd": "", "ci_low": "30", "ci_high": "12"}),
+        ("arms.csv", "ci_low", "is not below upper bound"),
+    ),
+    (
+        "mean outside its CI",
+        _edit_vizza({"sd": "", "ci_low": "1", "ci_high": "5"}),
+        ("arms.csv", "mean", "outside its CI"),
+    ),
     ("one CI bound only", _edit_vizza({"sd": "", "ci_low": "12"}), ("arms.csv", "ci_high", "CI needs both bounds")),
     ("both SD and SE", _edit_vizza({"se": "4"}), ("arms.csv", "se", "both SD and SE given")),
-    ("quartiles out of order", _edit_vizza({"mean": "", "sd": "", "median": "20", "q1": "25", "q3": "30"}), ("arms.csv", "median", "is below q1")),
-    ("HOMA-IR out of physiological range", _edit_vizza({"mean": "45"}, {**VIZZA_INSULIN_BASE, "outcome": "homa_ir"}), ("arms.csv", "mean", "outside the plausible range")),
-    ("glucose out of physiological range", _edit_vizza({"mean": "45"}, {**VIZZA_INSULIN_BASE, "outcome": "fasting_glucose"}), ("arms.csv", "mean", "outside the plausible range")),
+    (
+        "quartiles out of order",
+        _edit_vizza({"mean": "", "sd": "", "median": "20", "q1": "25", "q3": "30"}),
+        ("arms.csv", "median", "is below q1"),
+    ),
+    (
+        "HOMA-IR out of physiological range",
+        _edit_vizza({"mean": "45"}, {**VIZZA_INSULIN_BASE, "outcome": "homa_ir"}),
+        ("arms.csv", "mean", "outside the plausible range"),
+    ),
+    (
+        "glucose out of physiological range",
+        _edit_vizza({"mean": "45"}, {**VIZZA_INSULIN_BASE, "outcome": "fasting_glucose"}),
+        ("arms.csv", "mean", "outside the plausible range"),
+    ),
     ("no estimate", _edit_vizza({"mean": ""}), ("arms.csv", "mean", "no mean or median")),
     ("blank quote", _edit_vizza({"quote": ""}), ("arms.csv", "quote", "must not be blank")),
     ("source not a URL", _edit_vizza({"source_url": "Table 2"}), ("arms.csv", "source_url", "http(s) URL")),
     ("unknown flag", _edit_vizza({"flags": "looks_odd"}), ("arms.csv", "flags", "unknown flag")),
-    ("study missing from studies.csv", _edit_vizza({"study_id": "Nobody2020"}), ("arms.csv", "study_id", "not in studies.csv")),
-    ("arm doses disagree across rows", _edit_vizza({"metformin_mg_day": "1500", "control_kind": "active"}), ("arms.csv", "metformin_mg_day", "must agree across its rows")),
+    (
+        "study missing from studies.csv",
+        _edit_vizza({"study_id": "Nobody2020"}),
+        ("arms.csv", "study_id", "not in studies.csv"),
+    ),
+    (
+        "arm doses disagree across rows",
+        _edit_vizza({"metformin_mg_day": "1500", "control_kind": "active"}),
+        ("arms.csv", "metformin_mg_day", "must agree across its rows"),
+    ),
     ("empty file", _empty, ("arms.csv", None, "file is empty")),
     ("header but no rows", _header_only, ("arms.csv", None, "no data rows")),
     ("row with too few fields", _short_row, ("arms.csv", None, "expected")),
     ("not UTF-8", _latin1, ("arms.csv", None, "not UTF-8")),
-    ("pooled CI reversed", _edit_pooled({"ci_low": "0.5", "ci_high": "-3"}), ("pooled.csv", "ci_low", "is not below upper bound")),
+    (
+        "pooled CI reversed",
+        _edit_pooled({"ci_low": "0.5", "ci_high": "-3"}),
+        ("pooled.csv", "ci_low", "is not below upper bound"),
+    ),
     ("pooled estimate outside CI", _edit_pooled({"estimate": "-9"}), ("pooled.csv", "estimate", "outside its CI")),
-    ("pooled unknown comparison", _edit_pooled({"comparison": "yoga_vs_tea"}), ("pooled.csv", "comparison", "not a comparison defined in config")),
+    (
+        "pooled unknown comparison",
+        _edit_pooled({"comparison": "yoga_vs_tea"}),
+        ("pooled.csv", "comparison", "not a comparison defined in config"),
+    ),
     ("pooled unknown measure", _edit_pooled({"measure": "RR"}), ("pooled.csv", "measure", "not a known measure")),
     ("duplicate study", _duplicate_study, ("studies.csv", "study_id", "duplicate of line")),
 ]

@@ -39,15 +39,23 @@ def test_adding_a_trial_equals_appending_its_rows_by_hand(data_dir, config, tmp_
     content = yaml.load(TRIAL.read_text(), Loader=yaml.BaseLoader)
     for table in ("studies", "arms"):
         header, rows = read_rows(by_hand / f"{table}.csv")
-        write_rows(by_hand / f"{table}.csv", header, rows + [{c: row.get(c, "") for c in header} for row in content[table]])
+        write_rows(
+            by_hand / f"{table}.csv", header, rows + [{c: row.get(c, "") for c in header} for row in content[table]]
+        )
 
     done = add_evidence(TRIAL, data_dir, config)
-    assert done[:2] == [f"{data_dir}/studies.csv: line 57 added from {TRIAL}", f"{data_dir}/arms.csv: lines 47-50 added from {TRIAL}"]
+    assert done[:2] == [
+        f"{data_dir}/studies.csv: line 57 added from {TRIAL}",
+        f"{data_dir}/arms.csv: lines 47-50 added from {TRIAL}",
+    ]
     for table in ("studies", "arms", "pooled"):
         assert (data_dir / f"{table}.csv").read_bytes() == (by_hand / f"{table}.csv").read_bytes(), table
     arms = load_evidence(data_dir, config).arms
     assert sorted(arms.loc[arms["study_id"] == "Synthetic2026", "arm"]) == ["MI", "MI", "placebo", "placebo"]
-    assert "`irsynth add synthetic_trial.yaml`: studies.csv: line 57 added; arms.csv: lines 47-50 added" in (data_dir / "CHANGES.md").read_text()
+    assert (
+        "`irsynth add synthetic_trial.yaml`: studies.csv: line 57 added; arms.csv: lines 47-50 added"
+        in (data_dir / "CHANGES.md").read_text()
+    )
 
 
 def test_a_csv_template_adds_the_same_rows(data_dir, config, tmp_path):
@@ -68,13 +76,16 @@ def _set_arm(row: int, **cells):
     return lambda content: content["arms"][row].update(cells)
 
 
-@pytest.mark.parametrize("edit, where, reason", [
-    (_set_arm(1, sd="-1.3"), "(arms row 2), column 'sd'", "SD must be > 0"),
-    (_set_arm(0, mean="3,9"), "(arms row 1), column 'mean'", "not a number"),
-    (_set_arm(2, unit="mU/dL"), "(arms row 3), column 'unit'", "unit"),
-    (_set_arm(3, dose_mg="4"), "(arms row 4), column 'dose_mg'", "not a column of arms.csv"),
-    (lambda c: c["arms"][0].pop("study_id"), "(arms row 1)", "study_id"),
-])
+@pytest.mark.parametrize(
+    "edit, where, reason",
+    [
+        (_set_arm(1, sd="-1.3"), "(arms row 2), column 'sd'", "SD must be > 0"),
+        (_set_arm(0, mean="3,9"), "(arms row 1), column 'mean'", "not a number"),
+        (_set_arm(2, unit="mU/dL"), "(arms row 3), column 'unit'", "unit"),
+        (_set_arm(3, dose_mg="4"), "(arms row 4), column 'dose_mg'", "not a column of arms.csv"),
+        (lambda c: c["arms"][0].pop("study_id"), "(arms row 1)", "study_id"),
+    ],
+)
 def test_bad_rows_are_refused_with_the_template_row_and_column(data_dir, config, tmp_path, edit, where, reason):
     before = snapshot(data_dir)
     with pytest.raises(DataError) as err:
@@ -104,10 +115,15 @@ def test_adding_the_same_trial_twice_is_refused(data_dir, config):
 
 def test_a_trial_inside_a_pooled_source_in_use_is_refused(data_dir, config):
     for outcome in ("homa_ir", "fasting_insulin"):
-        edit_row(data_dir / "pooled.csv", find_row(data_dir / "pooled.csv", source_id="Unfer2017", outcome=outcome),
-                 included_study_ids="Synthetic2026")
+        edit_row(
+            data_dir / "pooled.csv",
+            find_row(data_dir / "pooled.csv", source_id="Unfer2017", outcome=outcome),
+            included_study_ids="Synthetic2026",
+        )
     before = snapshot(data_dir)
-    with pytest.raises(OverlapError, match="Synthetic2026 is used at arm level and is included in pooled source Unfer2017"):
+    with pytest.raises(
+        OverlapError, match="Synthetic2026 is used at arm level and is included in pooled source Unfer2017"
+    ):
         add_evidence(TRIAL, data_dir, config)
     assert snapshot(data_dir) == before
 
@@ -129,7 +145,9 @@ def test_a_pooled_estimate_is_stored_and_its_use_left_to_the_config(data_dir, co
     path = tmp_path / "pooled.yaml"
     path.write_text(yaml.safe_dump({"pooled": [row]}))
     done = add_evidence(path, data_dir, config)
-    assert done[-1].startswith("NewReview2026 (homa_ir) is stored but not used until config evidence_model.pooled names it")
+    assert done[-1].startswith(
+        "NewReview2026 (homa_ir) is stored but not used until config evidence_model.pooled names it"
+    )
     assert load_evidence(data_dir, config).pooled["source_id"].iloc[-1] == "NewReview2026"
 
 

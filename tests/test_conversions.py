@@ -52,7 +52,9 @@ def test_wan_sd_is_consistent_for_normal_samples():
     q1, q3 = np.percentile(draws, [25, 75], axis=1)
     lo, hi = draws.min(axis=1), draws.max(axis=1)
     assert np.mean([conv.sd_from_median(n, q1=a, q3=b) for a, b in zip(q1, q3)]) == pytest.approx(sigma, rel=0.02)
-    assert np.mean([conv.sd_from_median(n, minimum=a, maximum=b) for a, b in zip(lo, hi)]) == pytest.approx(sigma, rel=0.02)
+    assert np.mean([conv.sd_from_median(n, minimum=a, maximum=b) for a, b in zip(lo, hi)]) == pytest.approx(
+        sigma, rel=0.02
+    )
 
 
 def test_luo_mean_metaBLUE_example():
@@ -63,8 +65,11 @@ def test_luo_mean_metaBLUE_example():
 def test_luo_mean_weights_match_the_published_expressions():
     n, m, q1, q3, a, b = 40, 5.0, 3.0, 8.0, 1.0, 15.0
     s2 = (0.7 + 0.39 / n) * (q1 + q3) / 2 + (0.3 - 0.39 / n) * m
-    s3 = (2.2 / (2.2 + n**0.75)) * (a + b) / 2 + (0.7 - 0.72 / n**0.55) * (q1 + q3) / 2 + (
-        0.3 + 0.72 / n**0.55 - 2.2 / (2.2 + n**0.75)) * m
+    s3 = (
+        (2.2 / (2.2 + n**0.75)) * (a + b) / 2
+        + (0.7 - 0.72 / n**0.55) * (q1 + q3) / 2
+        + (0.3 + 0.72 / n**0.55 - 2.2 / (2.2 + n**0.75)) * m
+    )
     assert conv.mean_from_median(n, m, q1=q1, q3=q3) == pytest.approx(s2)
     assert conv.mean_from_median(n, m, q1=q1, q3=q3, minimum=a, maximum=b) == pytest.approx(s3)
 

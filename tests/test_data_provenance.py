@@ -6,7 +6,6 @@ import csv
 import re
 
 import pytest
-
 from conftest import ROOT
 
 NUMBER = re.compile(r"(?:(?<![\d.])[-−–]\s?)?\d+(?:\.\d+)?")  # a dash right after a digit is a range
@@ -31,7 +30,9 @@ def _in_text(value: str, text: str, sign_may_be_in_words: bool) -> bool:
 ARM_VALUES = ["mean", "sd", "se", "ci_low", "ci_high", "median", "q1", "q3", "min", "max"]
 
 
-@pytest.mark.parametrize("row", _rows("arms.csv"), ids=lambda r: f"{r['study_id']}-{r['arm']}-{r['outcome']}-{r['timepoint']}")
+@pytest.mark.parametrize(
+    "row", _rows("arms.csv"), ids=lambda r: f"{r['study_id']}-{r['arm']}-{r['outcome']}-{r['timepoint']}"
+)
 def test_arm_numbers_appear_in_their_quote(row):
     sign_words = "sign_inferred" in row["flags"] and bool(SIGN_IN_WORDS.search(row["quote"]))
     missing = [c for c in ARM_VALUES if row[c] and not _in_text(row[c], row["quote"], sign_words)]
@@ -44,7 +45,9 @@ def test_arm_numbers_appear_in_their_quote(row):
 @pytest.mark.parametrize("row", _rows("pooled.csv"), ids=lambda r: f"{r['source_id']}-{r['outcome']}-{r['analysis']}")
 def test_pooled_numbers_appear_in_their_quote(row):
     sign_words = bool(SIGN_IN_WORDS.search(row["quote"]))
-    missing = [c for c in ("estimate", "ci_low", "ci_high") if row[c] and not _in_text(row[c], row["quote"], sign_words)]
+    missing = [
+        c for c in ("estimate", "ci_low", "ci_high") if row[c] and not _in_text(row[c], row["quote"], sign_words)
+    ]
     assert not missing, f"{missing} not found in quote {row['quote']!r}"
 
 

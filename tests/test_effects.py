@@ -35,8 +35,13 @@ def test_rom_matches_metafor():
 
 def test_md_matches_normand_table_viii():
     # metafor test_analysis_example_normand1999.r: MD with the pooled SD in both arms, all nine studies
-    rows = NORMAND + [(8, 14, 8, 13, 18, 11), (57, 19, 7, 52, 18, 4), (34, 52, 45, 33, 41, 34),
-                      (110, 21, 16, 183, 31, 27), (60, 30, 27, 52, 23, 20)]
+    rows = NORMAND + [
+        (8, 14, 8, 13, 18, 11),
+        (57, 19, 7, 52, 18, 4),
+        (34, 52, 45, 33, 41, 34),
+        (110, 21, 16, 183, 31, 27),
+        (60, 30, 27, 52, 23, 20),
+    ]
     got = []
     for n1, m1, s1, n2, m2, s2 in rows:
         sp = math.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / (n1 + n2 - 2))
@@ -55,8 +60,11 @@ def test_mean_change_measures_match_metafor():
 def test_smcr_matches_morris_2008():
     # metafor test_analysis_example_morris2008.r, treatment groups: m_post, m_pre, sd_pre, n, r
     groups = [
-        (38.5, 30.6, 15.0, 20, 0.47), (26.8, 23.5, 3.1, 50, 0.64), (0.7, 0.5, 0.1, 9, 0.77),
-        (75.9, 53.4, 14.5, 10, 0.89), (36.0, 35.6, 4.7, 14, 0.44),
+        (38.5, 30.6, 15.0, 20, 0.47),
+        (26.8, 23.5, 3.1, 50, 0.64),
+        (0.7, 0.5, 0.1, 9, 0.77),
+        (75.9, 53.4, 14.5, 10, 0.89),
+        (36.0, 35.6, 4.7, 14, 0.44),
     ]
     got = [escalc("SMCR", post, sd_pre, n, pre, None, None, r) for post, pre, sd_pre, n, r in groups]
     assert [round(y, 4) for y, _ in got] == [0.5056, 1.0481, 1.8054, 1.4181, 0.0801]

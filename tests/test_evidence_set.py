@@ -6,16 +6,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from irsynth.evidence import OverlapError, check_overlap, class_vector, comparison_vector, evidence_data, select_pooled
 from irsynth.effects import contrasts
+from irsynth.evidence import OverlapError, check_overlap, class_vector, comparison_vector, evidence_data, select_pooled
 from irsynth.harmonise import arm_changes, harmonise_arms
 from irsynth.validate import load_evidence
 
 
 @pytest.mark.parametrize(
     "arm_class, expected",
-    [("MI", [1, 0, 0, 0, 0]), ("MI+DCI", [1, 0, 0, 0, 0]), ("MET", [0, 1, 0, 0, 0]), ("diet_exercise", [0, 0, 1, 1, 0]),
-     ("MI+diet", [1, 0, 0, 1, 0]), ("advice", [0, 0, 0, 0, 1]), ("control", [0, 0, 0, 0, 0])],
+    [
+        ("MI", [1, 0, 0, 0, 0]),
+        ("MI+DCI", [1, 0, 0, 0, 0]),
+        ("MET", [0, 1, 0, 0, 0]),
+        ("diet_exercise", [0, 0, 1, 1, 0]),
+        ("MI+diet", [1, 0, 0, 1, 0]),
+        ("advice", [0, 0, 0, 0, 1]),
+        ("control", [0, 0, 0, 0, 0]),
+    ],
 )
 def test_class_vector(arm_class, expected):
     assert class_vector(arm_class).tolist() == expected
@@ -37,7 +44,9 @@ def test_two_pooled_sources_for_one_comparison_are_refused():
 
 
 def test_a_trial_used_twice_is_refused():
-    with pytest.raises(OverlapError, match="Nehra2017 is used at arm level and is included in pooled source Fatima2023"):
+    with pytest.raises(
+        OverlapError, match="Nehra2017 is used at arm level and is included in pooled source Fatima2023"
+    ):
         check_overlap(_pooled(Fatima2023={"included_study_ids": "Nehra2017; Jamilian2017"}), ["Nehra2017"])
 
 

@@ -60,7 +60,9 @@ def test_exact_matches_brute_force_integration(data, prior):
 def test_tau_fixed_at_zero_gives_the_conjugate_normal():
     y, v = np.array([0.3, 0.1, 0.5]), np.array([0.04, 0.02, 0.09])
     m0, s0 = 0.0, 1.0
-    exact = exact_posterior(y, v, tau_logpdf({"family": "half_normal", "scale": 1e-9}), mu_prior=(m0, s0), tau_upper=1e-7)
+    exact = exact_posterior(
+        y, v, tau_logpdf({"family": "half_normal", "scale": 1e-9}), mu_prior=(m0, s0), tau_upper=1e-7
+    )
     precision = 1 / s0**2 + np.sum(1 / v)
     mean = (m0 / s0**2 + np.sum(y / v)) / precision
     assert exact.mu.mean() == pytest.approx(mean, abs=1e-9)

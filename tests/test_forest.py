@@ -18,13 +18,28 @@ def _design() -> EvidenceData:
     """Inositol vs control on HOMA-IR: one pooled SMD and one trial; a pooled MD row of another comparison."""
     metformin = np.eye(len(COMPONENTS))[1]
     return EvidenceData(
-        outcomes=["homa_ir", "fasting_insulin"], pooled_labels=["MetaA:homa_ir", "MetaB:fasting_insulin"],
-        pooled_x=np.array([INOSITOL, metformin]), pooled_outcome=np.array([0, 1]), pooled_measure=np.array([1, 2]),
-        pooled_est=np.array([-0.5, -3.0]), pooled_se=np.array([0.2, 1.0]), pooled_flags=["", ""],
-        pooled_comparisons=["inositol_vs_control", "metformin_vs_control"], arm_comparisons=["inositol_vs_control"],
-        arm_labels=["Trial1:homa_ir"], arm_x=np.array([INOSITOL]), arm_outcome=np.array([0]), arm_y=np.array([-0.3]),
-        arm_se=np.array([0.1]), arm_covariates=np.zeros((1, 2)), drift_labels=[], drift_outcome=np.array([], int),
-        drift_y=np.array([]), drift_se=np.array([]), drift_advice=np.array([]), cv_hat=np.array([0.5, 0.5]),
+        outcomes=["homa_ir", "fasting_insulin"],
+        pooled_labels=["MetaA:homa_ir", "MetaB:fasting_insulin"],
+        pooled_x=np.array([INOSITOL, metformin]),
+        pooled_outcome=np.array([0, 1]),
+        pooled_measure=np.array([1, 2]),
+        pooled_est=np.array([-0.5, -3.0]),
+        pooled_se=np.array([0.2, 1.0]),
+        pooled_flags=["", ""],
+        pooled_comparisons=["inositol_vs_control", "metformin_vs_control"],
+        arm_comparisons=["inositol_vs_control"],
+        arm_labels=["Trial1:homa_ir"],
+        arm_x=np.array([INOSITOL]),
+        arm_outcome=np.array([0]),
+        arm_y=np.array([-0.3]),
+        arm_se=np.array([0.1]),
+        arm_covariates=np.zeros((1, 2)),
+        drift_labels=[],
+        drift_outcome=np.array([], int),
+        drift_y=np.array([]),
+        drift_se=np.array([]),
+        drift_advice=np.array([]),
+        cv_hat=np.array([0.5, 0.5]),
         base_hat=np.array([4.0, 15.0]),
     )
 
@@ -33,13 +48,19 @@ def _posterior(m: float, s: float, tau: float, arm_mean: float, n: int = 200_000
     rng = np.random.default_rng(3)
     d = np.zeros((1, n, len(COMPONENTS), 2))
     d[0, :, 0, 0] = rng.normal(m, s, n)
-    return xr.DataTree.from_dict({"posterior": xr.Dataset({
-        "d": (("chain", "draw", "component", "outcome"), d),
-        "arm_mean": (("chain", "draw", "contrast"), np.full((1, n, 1), arm_mean)),
-        "tau": (("chain", "draw", "outcome"), np.full((1, n, 2), tau)),
-        "cv": (("chain", "draw", "outcome"), np.full((1, n, 2), 0.6)),
-        "base": (("chain", "draw", "outcome"), np.full((1, n, 2), 12.0)),
-    })})
+    return xr.DataTree.from_dict(
+        {
+            "posterior": xr.Dataset(
+                {
+                    "d": (("chain", "draw", "component", "outcome"), d),
+                    "arm_mean": (("chain", "draw", "contrast"), np.full((1, n, 1), arm_mean)),
+                    "tau": (("chain", "draw", "outcome"), np.full((1, n, 2), tau)),
+                    "cv": (("chain", "draw", "outcome"), np.full((1, n, 2), 0.6)),
+                    "base": (("chain", "draw", "outcome"), np.full((1, n, 2), 12.0)),
+                }
+            )
+        }
+    )
 
 
 def test_rows_match_closed_forms():
@@ -51,9 +72,11 @@ def test_rows_match_closed_forms():
     precision = 1 / tau**2 + 1 / 0.1**2
     mean, sd = (-0.2 / tau**2 - 0.3 / 0.1**2) / precision, precision**-0.5
     assert trial["model_ratio"] == pytest.approx(np.exp(mean), rel=1e-3)
-    assert (trial["model_q0.025"], trial["model_q0.975"]) == pytest.approx((np.exp(mean - Z * sd), np.exp(mean + Z * sd)), rel=2e-3)
+    assert (trial["model_q0.025"], trial["model_q0.975"]) == pytest.approx(
+        (np.exp(mean - Z * sd), np.exp(mean + Z * sd)), rel=2e-3
+    )
     meta = table.loc[("inositol_vs_control", "meta-analysis")]
-    assert meta["observed_ratio"] == pytest.approx(1 - 0.5 * 0.6)                    # SMD x CV
+    assert meta["observed_ratio"] == pytest.approx(1 - 0.5 * 0.6)  # SMD x CV
     assert meta["observed_q0.975"] == pytest.approx(1 + (-0.5 + Z * 0.2) * 0.6)
     assert table.loc[("metformin_vs_control", "meta-analysis")]["observed_ratio"] == pytest.approx(1 - 3.0 / 12.0)
     synthesis = table.loc[("inositol_vs_control", "synthesis")]
@@ -65,6 +88,6 @@ def test_rows_match_closed_forms():
 
 def test_a_conversion_below_zero_is_left_blank():
     design = _design()
-    design.pooled_est[0], design.pooled_se[0] = -1.2, 0.3   # 1 + (-1.2 - 0.59) x 0.6 < 0 < 1 - 1.2 x 0.6
+    design.pooled_est[0], design.pooled_se[0] = -1.2, 0.3  # 1 + (-1.2 - 0.59) x 0.6 < 0 < 1 - 1.2 x 0.6
     meta = forest_table(_posterior(0, 0.1, 0.1, 0), design, seed=1).query("kind == 'meta-analysis'").iloc[0]
     assert np.isnan(meta["observed_q0.025"]) and meta["observed_ratio"] == pytest.approx(1 - 1.2 * 0.6)

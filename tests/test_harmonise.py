@@ -14,12 +14,31 @@ from irsynth.validate import load_evidence
 
 def _arm(**cells):
     row = {
-        "study_id": "S1", "arm": "A", "mi_mg_day": 0.0, "dci_mg_day": 0.0, "metformin_mg_day": 0.0,
-        "lifestyle": "none", "control_kind": "placebo", "duration_weeks": 12.0, "outcome": "fasting_insulin",
-        "timepoint": "baseline", "n": 20.0, "n_allocated": float("nan"), "mean": 60.0, "sd": 12.0,
-        "se": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "median": float("nan"),
-        "q1": float("nan"), "q3": float("nan"), "min": float("nan"), "max": float("nan"), "unit": "pmol/L",
-        "flags": "", "_line": 2,
+        "study_id": "S1",
+        "arm": "A",
+        "mi_mg_day": 0.0,
+        "dci_mg_day": 0.0,
+        "metformin_mg_day": 0.0,
+        "lifestyle": "none",
+        "control_kind": "placebo",
+        "duration_weeks": 12.0,
+        "outcome": "fasting_insulin",
+        "timepoint": "baseline",
+        "n": 20.0,
+        "n_allocated": float("nan"),
+        "mean": 60.0,
+        "sd": 12.0,
+        "se": float("nan"),
+        "ci_low": float("nan"),
+        "ci_high": float("nan"),
+        "median": float("nan"),
+        "q1": float("nan"),
+        "q3": float("nan"),
+        "min": float("nan"),
+        "max": float("nan"),
+        "unit": "pmol/L",
+        "flags": "",
+        "_line": 2,
     }
     row.update(cells)
     return row

@@ -12,13 +12,32 @@ from irsynth.history import history_entry, latest_entry, record, what_changed
 from irsynth.locks import release_stale_locks
 
 HEADLINE = {
-    "data_hash": "a" * 64, "config_hash": "c" * 64, "seed": 1, "evidence_set": ["Unfer2017:homa_ir", "Nehra2017:homa_ir"],
+    "data_hash": "a" * 64,
+    "config_hash": "c" * 64,
+    "seed": 1,
+    "evidence_set": ["Unfer2017:homa_ir", "Nehra2017:homa_ir"],
     "components": [
-        {"component": "inositol", "outcome": "homa_ir", "ratio_median": 0.7, "ratio_q0.025": 0.5, "ratio_q0.975": 0.9, "p_any_reduction": 0.99},
-        {"component": "metformin", "outcome": "homa_ir", "ratio_median": 0.6, "ratio_q0.025": 0.4, "ratio_q0.975": 0.9, "p_any_reduction": 0.99},
+        {
+            "component": "inositol",
+            "outcome": "homa_ir",
+            "ratio_median": 0.7,
+            "ratio_q0.025": 0.5,
+            "ratio_q0.975": 0.9,
+            "p_any_reduction": 0.99,
+        },
+        {
+            "component": "metformin",
+            "outcome": "homa_ir",
+            "ratio_median": 0.6,
+            "ratio_q0.025": 0.4,
+            "ratio_q0.975": 0.9,
+            "p_any_reduction": 0.99,
+        },
     ],
-    "decision": [{"profile": "typical", "scenario": "inositol alone", "p_patient_below_2.5": 0.55},
-                 {"profile": "other", "scenario": "inositol alone", "p_patient_below_2.5": 0.30}],
+    "decision": [
+        {"profile": "typical", "scenario": "inositol alone", "p_patient_below_2.5": 0.55},
+        {"profile": "other", "scenario": "inositol alone", "p_patient_below_2.5": 0.30},
+    ],
 }
 
 
@@ -38,8 +57,12 @@ def test_an_entry_keeps_the_headline_quantities_of_the_first_profile():
 def test_what_changed_lists_evidence_and_shifts():
     before = _entry("2026-11-24 10:00:00 UTC")
     components = [{**HEADLINE["components"][0], "ratio_median": 0.75}]
-    after = _entry("2026-11-25 07:00:00 UTC", data_hash="b" * 64, components=components,
-                   evidence_set=["Unfer2017:homa_ir", "New2026:homa_ir"])
+    after = _entry(
+        "2026-11-25 07:00:00 UTC",
+        data_hash="b" * 64,
+        components=components,
+        evidence_set=["Unfer2017:homa_ir", "New2026:homa_ir"],
+    )
     changes = what_changed(before, after)
     assert changes["evidence_added"] == ["New2026:homa_ir"] and changes["evidence_removed"] == ["Nehra2017:homa_ir"]
     assert changes["data_changed"] and not changes["config_changed"] and not changes["same_inputs"]

@@ -44,7 +44,7 @@ def gls(studies, n_treatments):
     W = np.zeros((len(y), len(y)))
     i = 0
     for block in blocks:
-        W[i:i + len(block), i:i + len(block)] = block
+        W[i : i + len(block), i : i + len(block)] = block
         i += len(block)
     precision = X.T @ W @ X
     return np.linalg.solve(precision, X.T @ W @ y), np.linalg.inv(precision)
@@ -128,8 +128,12 @@ def test_node_split_stage_covers_every_loop_comparison():
 
     _, studies = simulated_network()
     settings = {"effect_sd": 0.5, "tau_scale": 0.2}
-    sampling = {**SAMPLING, "seed": 1, "gates": {"r_hat_max": 1.05, "ess_min": 100, "divergences_max": 50, "bfmi_min": 0.2},
-                "on_gate_failure": "warn"}
+    sampling = {
+        **SAMPLING,
+        "seed": 1,
+        "gates": {"r_hat_max": 1.05, "ess_min": 100, "divergences_max": 50, "bfmi_min": 0.2},
+        "on_gate_failure": "warn",
+    }
     rows, _ = node_splits(TREATMENTS, studies, settings, sampling, "homa_ir")
     assert {r["comparison"] for r in rows} == {"MI vs control", "MET vs control", "MET vs MI"}
     direct = {r["comparison"]: r["direct_studies"].split(";") for r in rows}

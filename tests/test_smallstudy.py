@@ -13,17 +13,43 @@ from irsynth.smallstudy import egger_test, small_study_assessment
 # dat.egger2001 (magnesium in acute MI), counts ai n1i ci n2i as printed in wviechtb/metafor
 # docs/reference/dat.egger2001.html; trial 16 (ISIS-4) removed, as in the regtest example.
 EGGER2001 = [
-    (1, 40, 2, 36), (9, 135, 23, 135), (2, 200, 7, 200), (1, 48, 1, 46), (10, 150, 8, 148),
-    (1, 59, 9, 56), (1, 25, 3, 23), (0, 22, 1, 21), (6, 76, 11, 75), (1, 27, 7, 27),
-    (2, 89, 12, 80), (5, 23, 13, 33), (4, 130, 8, 122), (90, 1159, 118, 1157), (4, 107, 17, 108),
+    (1, 40, 2, 36),
+    (9, 135, 23, 135),
+    (2, 200, 7, 200),
+    (1, 48, 1, 46),
+    (10, 150, 8, 148),
+    (1, 59, 9, 56),
+    (1, 25, 3, 23),
+    (0, 22, 1, 21),
+    (6, 76, 11, 75),
+    (1, 27, 7, 27),
+    (2, 89, 12, 80),
+    (5, 23, 13, 33),
+    (4, 130, 8, 122),
+    (90, 1159, 118, 1157),
+    (4, 107, 17, 108),
 ]
 # Printed in wviechtb/metafor docs/reference/regtest.html (commit 0014f62b7481cf6c29a19898babb1f5993a9dbc7),
 # examples: dat <- escalc(measure="OR", ..., data=dat.egger2001, subset=-16); dat$yi; regtest(res, model="lm"):
 #   "Test for Funnel Plot Asymmetry: t = -3.1783, df = 13, p = 0.0073"
 #   "Limit Estimate (as sei -> 0):   b = -0.1512 (CI: -0.5130, 0.2106)"
-EGGER2001_YI = [-0.83034830, -1.05605267, -1.27833981, -0.04348511, 0.22314355, -2.40751999, -1.28093385,
-                -1.19170271, -0.69574796, -2.20827441, -2.03815988, -0.85015093, -0.79323064, -0.29933987,
-                -1.57078846]
+EGGER2001_YI = [
+    -0.83034830,
+    -1.05605267,
+    -1.27833981,
+    -0.04348511,
+    0.22314355,
+    -2.40751999,
+    -1.28093385,
+    -1.19170271,
+    -0.69574796,
+    -2.20827441,
+    -2.03815988,
+    -0.85015093,
+    -0.79323064,
+    -0.29933987,
+    -1.57078846,
+]
 
 
 def egger2001():
@@ -114,14 +140,17 @@ def test_too_few_studies_gives_statement_and_no_test():
     assert "k = 15" in small_study_assessment(yi, vi, min_studies=20)["statement"]
 
 
-@pytest.mark.parametrize("yi, vi, match", [
-    ([0.1, 0.2, 0.3], [0.1, 0.2], "equal length"),
-    ([0.1, 0.2, 0.3], [0.1, 0.0, 0.2], "vi must be finite and > 0"),
-    ([0.1, 0.2, 0.3], [0.1, -0.1, 0.2], "vi must be finite and > 0"),
-    ([0.1, 0.2, 0.3], [0.1, np.inf, 0.2], "vi must be finite and > 0"),
-    ([0.1, 0.2, 0.3], [0.1, np.nan, 0.2], "vi must be finite and > 0"),
-    ([0.1, np.nan, 0.3], [0.1, 0.1, 0.2], "yi must be finite"),
-])
+@pytest.mark.parametrize(
+    "yi, vi, match",
+    [
+        ([0.1, 0.2, 0.3], [0.1, 0.2], "equal length"),
+        ([0.1, 0.2, 0.3], [0.1, 0.0, 0.2], "vi must be finite and > 0"),
+        ([0.1, 0.2, 0.3], [0.1, -0.1, 0.2], "vi must be finite and > 0"),
+        ([0.1, 0.2, 0.3], [0.1, np.inf, 0.2], "vi must be finite and > 0"),
+        ([0.1, 0.2, 0.3], [0.1, np.nan, 0.2], "vi must be finite and > 0"),
+        ([0.1, np.nan, 0.3], [0.1, 0.1, 0.2], "yi must be finite"),
+    ],
+)
 def test_bad_input_raises(yi, vi, match):
     with pytest.raises(ValueError, match=match):
         egger_test(yi, vi)

@@ -14,10 +14,18 @@ from irsynth import updating
 from irsynth.fitting import Sampler
 from irsynth.updating import IncrementalSampler, PosteriorFunctions, psis_resample, take_draws
 
-SAMPLING = {"sampler": "nutpie", "draws": 2000, "tune": 500, "chains": 2, "cores": 2, "target_accept": 0.9,
-            "seed": 11, "gates": {"r_hat_max": 1.01, "ess_min": 400, "divergences_max": 0, "bfmi_min": 0.3}}
+SAMPLING = {
+    "sampler": "nutpie",
+    "draws": 2000,
+    "tune": 500,
+    "chains": 2,
+    "cores": 2,
+    "target_accept": 0.9,
+    "seed": 11,
+    "gates": {"r_hat_max": 1.01, "ess_min": 400, "divergences_max": 0, "bfmi_min": 0.3},
+}
 UPDATE = {"method": "importance_sampling", "pareto_k_max": 0.5}
-Z = np.array([0.8, -1.1, 1.5])   # data of the scale parameter (unchanged throughout)
+Z = np.array([0.8, -1.1, 1.5])  # data of the scale parameter (unchanged throughout)
 
 
 def normal_model(y: list[float], se: list[float]) -> pm.Model:
@@ -38,8 +46,10 @@ def conjugate(y, se) -> tuple[float, float]:
 
 def scale_mean() -> float:
     """Posterior mean of `scale`, by quadrature of HalfNormal(1) x prod N(z_j; 0, scale)."""
+
     def density(s):
         return stats.halfnorm.pdf(s) * np.prod(stats.norm.pdf(Z, 0.0, s))
+
     return integrate.quad(lambda s: s * density(s), 0, np.inf)[0] / integrate.quad(density, 0, np.inf)[0]
 
 
@@ -132,7 +142,7 @@ def test_an_observation_in_conflict_with_the_stored_fit_is_sampled_afresh(cache)
 def test_a_new_run_starts_from_the_earlier_primary_fit_never_from_one_made_in_this_run(stored, cache):
     y, se = [*Y, 0.1], [*SE, 0.6]
     fit = sampler(normal_model(y, se), cache).fit("without the third", "stop", fallback_base="primary", se=[*SE, 1e6])
-    assert fit.method == "unchanged"   # the earlier primary is this run's posterior
+    assert fit.method == "unchanged"  # the earlier primary is this run's posterior
     fresh = sampler(normal_model(Y, SE), cache.parent / "empty")
     assert fresh.fit("primary", "stop").method == "MCMC"
     assert fresh.fit("other", "stop", fallback_base="primary", y=[0.4, 0.5]).method == "MCMC"
@@ -155,9 +165,13 @@ def test_no_update_without_a_matching_stored_fit(cache, change):
 
 def test_resampled_draws_keep_every_variable_aligned():
     rng = np.random.default_rng(2)
-    posterior = xr.Dataset({"a": (("chain", "draw"), rng.normal(size=(2, 5))),
-                            "b": (("chain", "draw", "k", "m"), rng.normal(size=(2, 5, 3, 2)))},
-                           coords={"chain": [0, 1], "draw": np.arange(5)})
+    posterior = xr.Dataset(
+        {
+            "a": (("chain", "draw"), rng.normal(size=(2, 5))),
+            "b": (("chain", "draw", "k", "m"), rng.normal(size=(2, 5, 3, 2))),
+        },
+        coords={"chain": [0, 1], "draw": np.arange(5)},
+    )
     indices = np.array([9, 0, 3, 3, 7, 1, 2, 8, 4, 5])
     taken = take_draws(posterior, indices)
     assert taken["b"].dims == ("chain", "draw", "k", "m") and taken["b"].shape == (2, 5, 3, 2)

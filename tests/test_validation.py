@@ -22,7 +22,8 @@ def test_malformed_input_is_reported(case, data_dir, config):
     with pytest.raises(DataError) as err:
         load_evidence(data_dir, config)
     matches = [
-        p for p in err.value.problems
+        p
+        for p in err.value.problems
         if p.file.endswith(file) and p.column == column and text in p.reason and (line is None or p.line == line)
     ]
     assert matches, f"no problem ({file}, line {line}, {column}, {text!r}) in:\n{err.value}"

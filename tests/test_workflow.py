@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,7 +28,8 @@ def digest(folder: Path) -> dict[str, tuple[str, int]]:
     """Content hash and modification time of every file under `folder`."""
     return {
         str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
-        for p in sorted(folder.rglob("*")) if p.is_file()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -41,13 +42,27 @@ def fresh_data(workspace):
 
 
 EXPECTED = [
-    "validated/arms.csv", "validated/pooled.csv", "validated/studies.csv", "harmonised/arm_values.csv",
-    "harmonised/arm_changes.csv", "effects/contrasts.csv", "reference/random_effects.csv",
-    "models/pairwise/summary.csv", "models/pairwise/diagnostics.csv", "models/evidence/components.csv",
-    "models/evidence/decision.csv", "models/evidence/diagnostics.csv", "models/evidence/evidence_set.csv",
-    "models/evidence/checks.csv", "models/evidence/loo.csv", "models/evidence/sensitivity.csv",
-    "models/evidence/regression.csv", "models/network/summary.csv", "models/network/network.csv",
-    "models/network/node_split.csv", "models/evidence/forest.csv",
+    "validated/arms.csv",
+    "validated/pooled.csv",
+    "validated/studies.csv",
+    "harmonised/arm_values.csv",
+    "harmonised/arm_changes.csv",
+    "effects/contrasts.csv",
+    "reference/random_effects.csv",
+    "models/pairwise/summary.csv",
+    "models/pairwise/diagnostics.csv",
+    "models/evidence/components.csv",
+    "models/evidence/decision.csv",
+    "models/evidence/diagnostics.csv",
+    "models/evidence/evidence_set.csv",
+    "models/evidence/checks.csv",
+    "models/evidence/loo.csv",
+    "models/evidence/sensitivity.csv",
+    "models/evidence/regression.csv",
+    "models/network/summary.csv",
+    "models/network/network.csv",
+    "models/network/node_split.csv",
+    "models/evidence/forest.csv",
 ]
 
 
@@ -97,7 +112,9 @@ def test_same_inputs_and_seed_give_identical_summaries(workspace):
             shutil.rmtree(workspace / "results/cache/evidence")
         run = snakemake(workspace, "--forcerun", "fit_evidence")
         assert run.returncode == 0, run.stderr
-        assert f"fits: {fits} stored fits re-used unchanged)" in (workspace / "results/logs/fit_evidence.log").read_text()
+        assert (
+            f"fits: {fits} stored fits re-used unchanged)" in (workspace / "results/logs/fit_evidence.log").read_text()
+        )
         outputs.append({p.name: p.read_bytes() for p in sorted(folder.glob("*.csv")) + [folder / "headline.json"]})
     assert len(outputs[0]) == 11 and outputs[0] == outputs[1] == outputs[2]
     html = (workspace / "results/report/report.html").read_text()
@@ -137,9 +154,21 @@ def test_editing_a_pooled_row_reruns_its_validation_the_evidence_model_and_the_r
 
 
 def test_editing_a_trial_reruns_the_arm_stages(workspace, fresh_data):
-    edit_row(fresh_data / "arms.csv", find_row(fresh_data / "arms.csv", study_id="Nehra2017", arm="MI",
-                                               timepoint="end"), notes="re-checked")
-    assert _jobs(snakemake(workspace, "-n")) == {"validate", "harmonise", "effects", "reference", "fit_pairwise", "fit_evidence", "fit_network", "report"}
+    edit_row(
+        fresh_data / "arms.csv",
+        find_row(fresh_data / "arms.csv", study_id="Nehra2017", arm="MI", timepoint="end"),
+        notes="re-checked",
+    )
+    assert _jobs(snakemake(workspace, "-n")) == {
+        "validate",
+        "harmonise",
+        "effects",
+        "reference",
+        "fit_pairwise",
+        "fit_evidence",
+        "fit_network",
+        "report",
+    }
 
 
 def test_touching_data_without_change_reruns_nothing(workspace):
@@ -180,15 +209,27 @@ def test_report_answers_first_and_matches_the_summaries(workspace):
     assert f'id="ino-homa-high">{inositol["ratio_q0.975"]:.2f}<' in html
     insulin = components.loc[("inositol", "fasting_insulin")]
     assert f"Inositol on fasting insulin:</strong> ratio {insulin['ratio_median']:.2f}" in html
-    for section in ("answer", "decision", "evidence", "regression", "network", "small-study", "sensitivity", "diagnostics",
-                    "data", "provenance"):
+    for section in (
+        "answer",
+        "decision",
+        "evidence",
+        "regression",
+        "network",
+        "small-study",
+        "sensitivity",
+        "diagnostics",
+        "data",
+        "provenance",
+    ):
         assert f'id="{section}"' in html
     assert html.index('id="answer"') < html.index('id="decision"') < html.index('id="evidence"')
     # decision, evidence graph, a forest plot per outcome, components, densities, meta-regression, cumulative
     assert html.count("<svg") == 8
     assert "<script" not in html and 'src="http' not in html and "<link" not in html
     assert "Too few studies (k = 1) for a small-study test" in html and "No funnel plot" in html
-    assert html.count("<tr class") > 45 and 'id="studies-table"' in html and "no: no arm-level numbers extracted" in html
+    assert (
+        html.count("<tr class") > 45 and 'id="studies-table"' in html and "no: no arm-level numbers extracted" in html
+    )
 
 
 def test_outputs_are_registered_for_the_snakemake_report(workspace):
@@ -234,28 +275,46 @@ def living(workspace, tmp_path_factory):
     assert cli_main(["add", str(TRIAL), "--data", str(work / "data")]) == 0
     dry = snakemake(work, "-n")
     start = time.time()
-    killed = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1"], cwd=work, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=snakemake_env(work))
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "--cores", "1"],
+        cwd=work,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=snakemake_env(work),
+    )
     log = work / "results/logs/fit_evidence.log"
     deadline = time.time() + 300
     while not (log.exists() and log.stat().st_mtime > start) and time.time() < deadline:
         time.sleep(0.2)
-    time.sleep(1)                          # inside the job (the update of the stored fits takes several seconds)
+    time.sleep(1)  # inside the job (the update of the stored fits takes several seconds)
     os.killpg(killed.pid, signal.SIGKILL)
     killed.wait()
-    assert not (work / "results/models/evidence/headline.json").exists()   # removed before the job, never completed
-    assert any((work / ".snakemake/incomplete").iterdir())                # the killed job is marked incomplete
-    assert subprocess.run([sys.executable, "-m", "irsynth.locks", str(work)], capture_output=True, text=True).returncode == 0
+    assert not (work / "results/models/evidence/headline.json").exists()  # removed before the job, never completed
+    assert any((work / ".snakemake/incomplete").iterdir())  # the killed job is marked incomplete
+    assert (
+        subprocess.run([sys.executable, "-m", "irsynth.locks", str(work)], capture_output=True, text=True).returncode
+        == 0
+    )
     recovered = snakemake(work)
     return work, before, digest(work / "results"), dry, recovered
 
 
 def test_adding_a_trial_reruns_only_what_depends_on_it(living):
     work, before, after, dry, recovered = living
-    assert _jobs(dry) == {"validate", "harmonise", "effects", "reference", "fit_pairwise", "fit_evidence", "fit_network", "report"}
+    assert _jobs(dry) == {
+        "validate",
+        "harmonise",
+        "effects",
+        "reference",
+        "fit_pairwise",
+        "fit_evidence",
+        "fit_network",
+        "report",
+    }
     assert "table=pooled" not in dry.stdout
     assert recovered.returncode == 0, recovered.stderr
-    assert after["validated/pooled.csv"] == before["validated/pooled.csv"]   # content and timestamp
+    assert after["validated/pooled.csv"] == before["validated/pooled.csv"]  # content and timestamp
     assert after["validated/arms.csv"] != before["validated/arms.csv"]
     assert "Nothing to be done" in snakemake(work, "-n").stdout
 
@@ -275,7 +334,7 @@ def test_adding_a_trial_updates_the_stored_fits_instead_of_sampling_again(living
     diagnostics = pd.read_csv(work / "results/models/evidence/diagnostics.csv")
     assert (diagnostics["pareto_k"] <= 0.5).all() and (diagnostics["ess_update"] >= 400).all()
     sensitivity = pd.read_csv(work / "results/models/evidence/sensitivity.csv")
-    assert "without Synthetic2026" in set(sensitivity["run"])      # a new run, updated from the earlier primary fit
+    assert "without Synthetic2026" in set(sensitivity["run"])  # a new run, updated from the earlier primary fit
     html = (work / "results/report/report.html").read_text()
     assert 'id="fits"' in html and "of the MCMC fit to data and config" in html
 
@@ -312,9 +371,17 @@ def test_the_report_says_what_changed_since_the_last_run(living):
     entries = sorted((work / "results/history").glob("*.json"))
     previous, current = (json.loads(e.read_text()) for e in entries[-2:])
     assert previous["data_hash"] != current["data_hash"] and "Synthetic2026" in current["trials"]
-    shift = current["quantities"]["inositol, HOMA-IR (ratio of means)"]["median"] - previous["quantities"]["inositol, HOMA-IR (ratio of means)"]["median"]
+    shift = (
+        current["quantities"]["inositol, HOMA-IR (ratio of means)"]["median"]
+        - previous["quantities"]["inositol, HOMA-IR (ratio of means)"]["median"]
+    )
     assert f"{shift:+.3f}" in html
-    assert (work / "results/models/evidence/cumulative.csv").read_text().splitlines()[-1].startswith("2026,Synthetic2026:homa_ir")
+    assert (
+        (work / "results/models/evidence/cumulative.csv")
+        .read_text()
+        .splitlines()[-1]
+        .startswith("2026,Synthetic2026:homa_ir")
+    )
 
 
 def test_a_failed_gate_keeps_the_last_good_report(workspace, tmp_path):

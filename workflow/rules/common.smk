@@ -6,7 +6,6 @@ from snakemake.utils import validate
 from irsynth.problems import DataError
 from irsynth.validate import load_evidence
 
-
 validate(config, "../schemas/config.schema.yaml")
 
 DATA_DIR = Path(config["data_dir"])

@@ -3,13 +3,13 @@ rule validate:
         DATA_DIR / "{table}.csv",
     output:
         "results/validated/{table}.csv",
+    log:
+        "results/logs/validate_{table}.log",
     wildcard_constraints:
         table="arms|pooled|studies",
     params:
         data_dir=str(DATA_DIR),
         settings=stage_config("validation", "units", "comparisons"),
-    log:
-        "results/logs/validate_{table}.log",
     script:
         "../scripts/validate.py"
 
@@ -21,10 +21,10 @@ rule harmonise:
     output:
         values="results/harmonised/arm_values.csv",
         changes="results/harmonised/arm_changes.csv",
+    log:
+        "results/logs/harmonise.log",
     params:
         data_dir=str(DATA_DIR),
         settings=stage_config("units", "evidence", "harmonise"),
-    log:
-        "results/logs/harmonise.log",
     script:
         "../scripts/harmonise.py"

@@ -7,11 +7,11 @@ rule effects:
             caption="../report/contrasts.rst",
             category="Effect sizes",
         ),
+    log:
+        "results/logs/effects.log",
     params:
         data_dir=str(DATA_DIR),
         settings=stage_config("harmonise", "comparisons"),
-    log:
-        "results/logs/effects.log",
     script:
         "../scripts/effects.py"
 
@@ -25,10 +25,10 @@ rule reference:
             caption="../report/random_effects.rst",
             category="Frequentist reference",
         ),
+    log:
+        "results/logs/reference.log",
     params:
         data_dir=str(DATA_DIR),
         settings=stage_config("reference"),
-    log:
-        "results/logs/reference.log",
     script:
         "../scripts/reference.py"

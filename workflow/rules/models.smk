@@ -9,18 +9,16 @@ rule fit_pairwise:
         ),
         diagnostics="results/models/pairwise/diagnostics.csv",
         posteriors=directory("results/models/pairwise/posteriors"),
+    log:
+        "results/logs/fit_pairwise.log",
     params:
         data_dir=str(DATA_DIR),
         settings=stage_config("models", "sampling"),
-    log:
-        "results/logs/fit_pairwise.log",
     script:
         "../scripts/fit_pairwise.py"
 
 
 rule fit_evidence:
-    # the longest job: start it as soon as its inputs exist
-    priority: 10
     input:
         pooled="results/validated/pooled.csv",
         studies="results/validated/studies.csv",
@@ -59,13 +57,15 @@ rule fit_evidence:
             category="Inositol/lifestyle evidence model",
         ),
         headline="results/models/evidence/headline.json",
+    log:
+        "results/logs/fit_evidence.log",
+    # the longest job: start it as soon as its inputs exist
+    priority: 10
     params:
         data_dir=str(DATA_DIR),
         settings=stage_config("evidence_model", "decision", "sampling", "comparisons"),
         # each run's last MCMC fit, updated when the evidence changes (not an output: it outlives the run)
         cache_dir="results/cache/evidence",
-    log:
-        "results/logs/fit_evidence.log",
     script:
         "../scripts/fit_evidence.py"
 
@@ -82,10 +82,10 @@ rule fit_network:
         network="results/models/network/network.csv",
         node_split="results/models/network/node_split.csv",
         diagnostics="results/models/network/diagnostics.csv",
+    log:
+        "results/logs/fit_network.log",
     params:
         data_dir=str(DATA_DIR),
         settings=stage_config("models", "sampling"),
-    log:
-        "results/logs/fit_network.log",
     script:
         "../scripts/fit_network.py"

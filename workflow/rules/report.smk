@@ -12,10 +12,10 @@ rule report:
             caption="../report/report.rst",
             category="Report",
         ),
+    log:
+        "results/logs/report.log",
     params:
         settings=stage_config("decision", "evidence_model", "report", "comparisons", "sampling"),
         command="make run",
-    log:
-        "results/logs/report.log",
     script:
         "../scripts/report.py"
