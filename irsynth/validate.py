@@ -96,6 +96,12 @@ POOLED_OPTIONAL = [
     "included_study_ids",
     "flags",
     "notes",
+    "included_study_ids_quote",
+    "included_study_ids_source",
+    "included_studies_complete",
+    "search_date",
+    "search_date_quote",
+    "search_date_source",
 ]
 POOLED_KEY = ["source_id", "comparison", "outcome", "measure", "analysis"]
 
@@ -187,6 +193,12 @@ POOLED_SCHEMA = pa.DataFrameSchema(
         "source_url": _url(),
         "quote": _text(required=True),
         "flags": _text(checks=[_flag_check(vocab.POOLED_FLAGS)]),
+        "included_studies_complete": _text(
+            checks=[_vocab(vocab.INCLUDED_COMPLETE, "completeness of the included-trial list")]
+        ),
+        "search_date": _text(
+            checks=[pa.Check.str_matches(vocab.SEARCH_DATE_PATTERN, error="search date must be YYYY-MM or YYYY-MM-DD")]
+        ),
     },
     strict=False,
 )
@@ -449,4 +461,19 @@ def pooled_problems(pooled: pd.DataFrame, path: Path, config: dict, studies: pd.
         for study in filter(None, (s.strip() for s in str(row.get("included_study_ids", "")).split(";"))):
             if study not in known_studies:
                 problems.append(_row_problem(path, row, "included_study_ids", f"study {study!r} not in studies.csv"))
+        problems += [_row_problem(path, row, col, why) for col, why in _provenance_rules(row)]
     return problems
+
+
+def _provenance_rules(row):
+    """Yield (column, reason): an included-trial list or its completeness, and a search date, need their quotes."""
+    listed = str(row.get("included_study_ids", "")).strip()
+    complete = str(row.get("included_studies_complete", "")).strip()
+    if listed or complete:
+        what = "included_study_ids" if listed else f"included_studies_complete {complete!r}"
+        if not str(row.get("included_study_ids_quote", "")).strip():
+            yield "included_study_ids_quote", f"{what} needs the verbatim text that lists the included trials"
+        if not str(row.get("included_study_ids_source", "")).strip().startswith(("http://", "https://")):
+            yield "included_study_ids_source", f"{what} needs the URL (and locator) of that text"
+    if str(row.get("search_date", "")).strip() and not str(row.get("search_date_quote", "")).strip():
+        yield "search_date_quote", "search_date needs the verbatim text that gives it"

@@ -57,3 +57,9 @@ MEASURES = ("SMD", "MD", "WMD", "ROM")
 ANALYSES = ("change", "post", "mixed", "unknown")
 
 RANDOMISED = ("yes", "no", "unclear")
+
+# pooled.csv included_studies_complete: the quoted list names every trial the estimate may include (yes), only some
+# of them (no), or it is not known (blank).
+INCLUDED_COMPLETE = ("", "yes", "no")
+# pooled.csv search_date: the review's last search as printed, YYYY-MM or YYYY-MM-DD (blank when not stated)
+SEARCH_DATE_PATTERN = r"^(\d{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
