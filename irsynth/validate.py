@@ -118,6 +118,7 @@ STUDY_OPTIONAL = [
     "n_randomised",
     "lifestyle_background",
     "background_advice",
+    "background_advice_quote",
     "dropouts",
     "coi",
     "notes",
@@ -210,6 +211,7 @@ STUDIES_SCHEMA = pa.DataFrameSchema(
         ),
         "year": _number(pa.Check.in_range(1950, 2100, error="year out of range 1950-2100"), integer=True),
         "randomised": _text(required=True, checks=[_vocab(vocab.RANDOMISED, "randomisation status")]),
+        "background_advice": _text(checks=[_vocab(vocab.BACKGROUND_ADVICE, "background advice code")]),
         "source_url": pa.Column(
             str, pa.Check.str_matches(r"^(https?://.*)?$", error="must be an http(s) URL or blank")
         ),
@@ -236,6 +238,7 @@ def load_evidence(data_dir: Path, config: dict) -> Evidence:
     pooled = _load(data_dir / "pooled.csv", POOLED_REQUIRED, POOLED_OPTIONAL, POOLED_NUMERIC, POOLED_SCHEMA, problems)
     if not studies.empty:
         problems += _duplicates(studies, ["study_id"], data_dir / "studies.csv")
+        problems += study_problems(studies, data_dir / "studies.csv")
     if not arms.empty:
         problems += arm_problems(arms, data_dir / "arms.csv", config, studies)
     if not pooled.empty:
@@ -299,6 +302,23 @@ def _row_problem(path, row, column, reason):
     value = row.get(column) if column else None
     value = None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
     return Problem(str(path), int(row[LINE]), column, value, reason)
+
+
+def study_problems(studies: pd.DataFrame, path: Path) -> list[Problem]:
+    """Rules that tie columns of studies.csv together: a yes/no background_advice code needs its verbatim quote."""
+    problems = []
+    for _, row in studies.iterrows():
+        code = str(row.get("background_advice", ""))
+        if code in ("yes", "no") and not str(row.get("background_advice_quote", "")).strip():
+            problems.append(
+                _row_problem(
+                    path,
+                    row,
+                    "background_advice_quote",
+                    f"background_advice {code!r} needs the verbatim text that supports it (or code it unclear)",
+                )
+            )
+    return problems
 
 
 def arm_problems(arms: pd.DataFrame, path: Path, config: dict, studies: pd.DataFrame) -> list[Problem]:

@@ -58,6 +58,9 @@ ANALYSES = ("change", "post", "mixed", "unknown")
 
 RANDOMISED = ("yes", "no", "unclear")
 
+# studies.csv background_advice: every arm received diet/exercise/lifestyle advice as background (yes), the source
+# says no advice or lifestyle left unchanged (no), not stated (unclear). yes and no need background_advice_quote.
+BACKGROUND_ADVICE = ("yes", "no", "unclear")
 # pooled.csv included_studies_complete: the quoted list names every trial the estimate may include (yes), only some
 # of them (no), or it is not known (blank).
 INCLUDED_COMPLETE = ("", "yes", "no")
