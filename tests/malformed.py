@@ -95,6 +95,13 @@ def _edit_pooled(changes: dict, source_id="Kite2019"):
     return apply
 
 
+def _edit_study(changes: dict, study_id: str):
+    def apply(data: Path):
+        return edit_row(data / "studies.csv", find_row(data / "studies.csv", study_id=study_id), **changes)
+
+    return apply
+
+
 def _duplicate_study(data: Path):
     path = data / "studies.csv"
     header, rows = read_rows(path)
@@ -175,4 +182,59 @@ CASES = [
     ),
     ("pooled unknown measure", _edit_pooled({"measure": "RR"}), ("pooled.csv", "measure", "not a known measure")),
     ("duplicate study", _duplicate_study, ("studies.csv", "study_id", "duplicate of line")),
+    (
+        "pooled included trial missing from studies.csv",
+        _edit_pooled({"included_study_ids": "Almenning2015;Nobody2020"}),
+        ("pooled.csv", "included_study_ids", "'Nobody2020' not in studies.csv"),
+    ),
+    (
+        "pooled included trials without their quote",
+        _edit_pooled({"included_study_ids_quote": ""}),
+        ("pooled.csv", "included_study_ids_quote", "included_study_ids needs the verbatim text"),
+    ),
+    (
+        "pooled included trials without a source URL",
+        _edit_pooled({"included_study_ids_source": "Table 3"}),
+        ("pooled.csv", "included_study_ids_source", "needs the URL"),
+    ),
+    (
+        "pooled completeness coded without a quote",
+        _edit_pooled({"included_studies_complete": "yes"}, source_id="Unfer2017"),
+        ("pooled.csv", "included_study_ids_quote", "included_studies_complete 'yes' needs the verbatim text"),
+    ),
+    (
+        "pooled unknown completeness code",
+        _edit_pooled({"included_studies_complete": "partly"}),
+        ("pooled.csv", "included_studies_complete", "not a known completeness of the included-trial list"),
+    ),
+    (
+        "pooled search date not YYYY-MM",
+        _edit_pooled({"search_date": "June 2017"}),
+        ("pooled.csv", "search_date", "YYYY-MM or YYYY-MM-DD"),
+    ),
+    (
+        "pooled search date without its quote",
+        _edit_pooled({"search_date_quote": ""}),
+        ("pooled.csv", "search_date_quote", "search_date needs the verbatim text"),
+    ),
+    (
+        "background advice 'none stated' instead of a code",
+        _edit_study({"background_advice": "none stated"}, "Nehra2017"),
+        ("studies.csv", "background_advice", "not a known background advice code"),
+    ),
+    (
+        "background advice left blank",
+        _edit_study({"background_advice": ""}, "Nehra2017"),
+        ("studies.csv", "background_advice", "not a known background advice code"),
+    ),
+    (
+        "background advice yes without its quote",
+        _edit_study({"background_advice_quote": ""}, "Akhtar2021"),
+        ("studies.csv", "background_advice_quote", "background_advice 'yes' needs the verbatim text"),
+    ),
+    (
+        "background advice no without its quote",
+        _edit_study({"background_advice_quote": ""}, "Faryadian2019"),
+        ("studies.csv", "background_advice_quote", "background_advice 'no' needs the verbatim text"),
+    ),
 ]

@@ -62,3 +62,94 @@ def test_harmless_variants_read_as_the_clean_file(variant, data_dir, config):
         path.write_bytes(variant(path.read_bytes()))
     for got, want in zip(_tables(load_evidence(data_dir, config)), clean):
         pd.testing.assert_frame_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "table, match, changes",
+    [
+        pytest.param(
+            "studies",
+            {"study_id": "Akhtar2021"},
+            {"background_advice": "unclear", "background_advice_quote": ""},
+            id="background advice unclear needs no quote",
+        ),
+        pytest.param(
+            "studies",
+            {"study_id": "Nehra2017"},
+            {"background_advice": "no", "background_advice_quote": "lifestyle left unchanged (test text)"},
+            id="background advice no with its quote",
+        ),
+        pytest.param(
+            "studies",
+            {"study_id": "Nehra2017"},
+            {"background_advice": "yes", "background_advice_quote": "all arms advised (test text)"},
+            id="background advice yes with its quote",
+        ),
+        pytest.param(
+            "pooled",
+            {"source_id": "Kite2019"},
+            {
+                "included_study_ids": "",
+                "included_study_ids_quote": "",
+                "included_study_ids_source": "",
+                "included_studies_complete": "",
+            },
+            id="included trials unknown: all blank",
+        ),
+        pytest.param(
+            "pooled",
+            {"source_id": "Unfer2017"},
+            {
+                "included_study_ids": "",
+                "included_studies_complete": "yes",
+                "included_study_ids_quote": "Trials A and B were included (test text)",
+                "included_study_ids_source": "https://example.org/review (Table 1)",
+            },
+            id="complete list of trials none of which is in studies.csv",
+        ),
+        pytest.param(
+            "pooled",
+            {"source_id": "Unfer2017"},
+            {
+                "included_study_ids": "Genazzani2008; Costantino2009",
+                "included_studies_complete": "no",
+                "included_study_ids_quote": "Genazzani 2008 ... Costantino 2009 (test text)",
+                "included_study_ids_source": "https://example.org/review (Table 1)",
+            },
+            id="partial list of trials in studies.csv",
+        ),
+        pytest.param("pooled", {"source_id": "Kite2019"}, {"search_date": "2017-06-30"}, id="search date YYYY-MM-DD"),
+        pytest.param(
+            "pooled",
+            {"source_id": "Unfer2017"},
+            {"search_date": "", "search_date_quote": ""},
+            id="search date blank without quote",
+        ),
+    ],
+)
+def test_new_provenance_columns_accept_valid_values(table, match, changes, data_dir, config):
+    from conftest import edit_row, find_row
+
+    path = data_dir / f"{table}.csv"
+    edit_row(path, find_row(path, **match), **changes)
+    evidence = load_evidence(data_dir, config)
+    frame = getattr(evidence, table)
+    row = frame[(frame[list(match)] == pd.Series(match)).all(axis=1)].iloc[0]
+    for column, value in changes.items():
+        assert row[column] == value
+
+
+def test_bundled_codes_and_lists_are_quoted():
+    """Every yes/no background code and every non-blank included-trial list in data/ has its quote."""
+    from conftest import ROOT, read_rows
+
+    _, studies = read_rows(ROOT / "data" / "studies.csv")
+    assert {r["background_advice"] for r in studies} <= {"yes", "no", "unclear"}
+    assert all(r["background_advice_quote"] for r in studies if r["background_advice"] in ("yes", "no"))
+    _, pooled = read_rows(ROOT / "data" / "pooled.csv")
+    known = {r["study_id"] for r in studies}
+    for row in pooled:
+        listed = [s.strip() for s in row["included_study_ids"].split(";") if s.strip()]
+        assert set(listed) <= known
+        if listed:
+            assert row["included_study_ids_quote"] and row["included_study_ids_source"].startswith("http")
