@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from irsynth.fitting import Sampler, check_gates, diagnostics
-from models.network import build_network, closed_loops, loop_edges, multi_arm_contrasts
+from irsynth.graph import closed_loops, connected_parts, loop_edges
+from models.network import build_network, multi_arm_contrasts
 
 
 def network_studies(changes: pd.DataFrame, outcome: str, reference: str) -> tuple[list[str], list[dict]]:
@@ -26,19 +27,6 @@ def network_studies(changes: pd.DataFrame, outcome: str, reference: str) -> tupl
         y, cov = multi_arm_contrasts(group["log_ratio"].to_numpy(float), group["log_ratio_var"].to_numpy(float))
         studies.append({"name": study, "arms": group["order"].tolist(), "y": y, "cov": cov})
     return classes, studies
-
-
-def _parts(pairs, n):
-    parent = list(range(n))
-
-    def root(i):
-        while parent[i] != i:
-            i = parent[i]
-        return i
-
-    for a, b in pairs:
-        parent[root(a)] = root(b)
-    return len({root(i) for i in range(n)})
 
 
 SPLIT_COLUMNS = [
@@ -104,7 +92,7 @@ def fit_networks(changes: pd.DataFrame, settings: dict, sampling: dict):
             continue
         pairs = [(s["arms"][0], a) for s in studies for a in s["arms"][1:]]
         notes = [] if closed_loops(pairs, len(treatments)) else ["no closed loop: consistency cannot be checked"]
-        if _parts(pairs, len(treatments)) > 1:
+        if connected_parts(pairs, len(treatments)) > 1:
             notes.append("network disconnected: effects of treatments not linked to the reference rest on the prior")
         descriptions.append(
             {
@@ -112,7 +100,7 @@ def fit_networks(changes: pd.DataFrame, settings: dict, sampling: dict):
                 "treatments": ";".join(treatments),
                 "studies": len(studies),
                 "edges": ";".join(sorted({f"{treatments[a]} vs {treatments[b]}" for a, b in pairs})),
-                "connected_parts": _parts(pairs, len(treatments)),
+                "connected_parts": connected_parts(pairs, len(treatments)),
                 "closed_loop": closed_loops(pairs, len(treatments)),
                 "note": "; ".join(notes),
             }
