@@ -15,8 +15,8 @@ import pandas as pd
 from irsynth.effects import usable_effects
 from irsynth.exact import exact_posterior
 from irsynth.fitting import Sampler, check_gates, diagnostics
-from irsynth.priors import tau_logpdf
 from models.pairwise import build_pairwise
+from models.priors import tau_logpdf
 
 QUANTILES = (0.025, 0.5, 0.975)
 PARAMETERS = ("mu", "tau", "theta_new")
