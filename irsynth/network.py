@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 
 from irsynth.fitting import Sampler, check_gates, diagnostics
+from irsynth.gates import gate_verdict
 from irsynth.graph import closed_loops, connected_parts, loop_edges
+from irsynth.intervals import central_interval
 from models.network import build_network, multi_arm_contrasts
 
 
@@ -56,6 +58,7 @@ def node_splits(treatments, studies, settings, sampling, outcome) -> tuple[list[
             table, per_fit, sampling["gates"], f"node-split {outcome} {label}", sampling["on_gate_failure"]
         )
         draws = trace.posterior["inconsistency"].values.ravel()
+        interval = central_interval(draws)
         rows.append(
             dict(
                 zip(
@@ -65,8 +68,8 @@ def node_splits(treatments, studies, settings, sampling, outcome) -> tuple[list[
                         label,
                         ";".join(direct),
                         float(draws.mean()),
-                        float(np.quantile(draws, 0.025)),
-                        float(np.quantile(draws, 0.975)),
+                        interval.low,
+                        interval.high,
                         float(np.mean(draws > 0)),
                     ],
                 )
@@ -108,21 +111,25 @@ def fit_networks(changes: pd.DataFrame, settings: dict, sampling: dict):
         model = build_network(treatments, studies, settings["effect_sd"], settings["tau_scale"])
         trace = Sampler(model, sampling).sample(seed=sampling["seed"])
         table, per_fit = diagnostics(trace, ["d_free", "tau"])
-        messages += check_gates(table, per_fit, sampling["gates"], f"network {outcome}", sampling["on_gate_failure"])
-        diags.append(table.assign(outcome=outcome, **per_fit))
+        failures = check_gates(table, per_fit, sampling["gates"], f"network {outcome}", sampling["on_gate_failure"])
+        messages += failures
+        diags.append(table.assign(outcome=outcome, **per_fit, gate=gate_verdict(failures)))
         rows, split_messages = node_splits(treatments, studies, settings, sampling, outcome)
         splits += rows
         messages += split_messages
         d = trace.posterior["d"]
         for treatment in treatments[1:]:
             draws = d.sel(treatment=treatment).values.ravel()
+            ratio = central_interval(draws, exp=True)
             summaries.append(
                 {
                     "outcome": outcome,
                     "treatment": treatment,
                     "versus": treatments[0],
                     "log_ratio_mean": float(draws.mean()),
-                    **{f"ratio_q{q:g}": float(np.exp(np.quantile(draws, q))) for q in (0.025, 0.5, 0.975)},
+                    "ratio_q0.025": ratio.low,
+                    "ratio_q0.5": ratio.median,
+                    "ratio_q0.975": ratio.high,
                 }
             )
     return (
