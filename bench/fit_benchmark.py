@@ -130,7 +130,7 @@ def main() -> None:
         compiled = time.perf_counter()
         fitter.sample(seed=1)
         sampled = time.perf_counter()
-        print(f"== evidence model, bundled data: compile {compiled - start:.2f} s, sampling {sampled - compiled:.2f} s ==")
+        print(f"== evidence model, bundled data: compile {compiled - start:.2f} s, sampling {sampled - compiled:.2f} s")
     else:
         print("(run `make run` first to benchmark the evidence model on the bundled data)")
     print(f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
