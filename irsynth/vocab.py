@@ -57,3 +57,26 @@ MEASURES = ("SMD", "MD", "WMD", "ROM")
 ANALYSES = ("change", "post", "mixed", "unknown")
 
 RANDOMISED = ("yes", "no", "unclear")
+
+# Human labels of identifiers (outcomes, components, arm classes, parts of comparison names) for tables and figures:
+# the one mapping the report and the figures use, through `label`.
+LABELS = {
+    "homa_ir": "HOMA-IR",
+    "fasting_insulin": "fasting insulin",
+    "fasting_glucose": "fasting glucose",
+    "diet_exercise": "diet + exercise",
+    "inositol_lifestyle": "inositol + lifestyle",
+    "folic_acid": "folic acid",
+    "usual_care": "usual care",
+}
+
+
+def label(identifier: str) -> str:
+    """The human label of an identifier: LABELS, else a comparison `a_vs_b` as 'label(a) vs label(b)', else the
+    identifier with underscores as spaces ('inositol_vs_metformin' -> 'inositol vs metformin')."""
+    identifier = str(identifier)
+    if identifier in LABELS:
+        return LABELS[identifier]
+    if "_vs_" in identifier:
+        return " vs ".join(label(part) for part in identifier.split("_vs_"))
+    return identifier.replace("_", " ")
