@@ -68,6 +68,8 @@ LABELS = {
     "inositol_lifestyle": "inositol + lifestyle",
     "folic_acid": "folic acid",
     "usual_care": "usual care",
+    "log_duration": "log duration (weeks)",
+    "log_baseline_homa_ir": "log baseline HOMA-IR",
 }
 
 
