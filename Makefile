@@ -33,8 +33,12 @@ test: env
 test-all: PYTEST_ARGS += -m ""
 test-all: test
 
+# style (ruff, snakefmt: config in pyproject.toml) and Snakemake's own checks of the workflow (.ci/snakemake_lint.py)
 lint: env
-	snakemake --lint
+	ruff check .
+	ruff format --check .
+	snakefmt --check .
+	python .ci/snakemake_lint.py
 
 env: $(VENV)/.installed
 

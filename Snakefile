@@ -13,8 +13,11 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
-include: "workflow/rules/evidence.smk"
-include: "workflow/rules/models.smk"
+include: "workflow/rules/effects.smk"
+include: "workflow/rules/small_study.smk"
+include: "workflow/rules/pairwise.smk"
+include: "workflow/rules/network.smk"
+include: "workflow/rules/evidence_model.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -25,6 +28,7 @@ rule all:
         rules.harmonise.output,
         rules.effects.output,
         rules.reference.output,
+        rules.small_study.output,
         rules.fit_pairwise.output,
         rules.fit_evidence.output,
         rules.fit_network.output,

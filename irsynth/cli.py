@@ -56,14 +56,13 @@ def main(argv: list[str] | None = None) -> int:
                 print("Re-fit with `make run`: only the stages that depend on the changed tables run again.")
             return 0
         out = args.out_dir
-        pipeline.validate(args.data_dir, config, out / "validated")
-        pipeline.harmonise(out / "validated", args.data_dir, config, out / "harmonised")
-        pipeline.effects(
-            out / "harmonised" / "arm_changes.csv", args.data_dir, config, out / "effects" / "contrasts.csv"
-        )
-        pipeline.reference(
-            out / "effects" / "contrasts.csv", args.data_dir, config, out / "reference" / "random_effects.csv"
-        )
+        validated = {name: out / "validated" / f"{name}.csv" for name in ("arms", "pooled", "studies")}
+        values, changes = out / "harmonised" / "arm_values.csv", out / "harmonised" / "arm_changes.csv"
+        contrasts = out / "effects" / "contrasts.csv"
+        pipeline.validate(args.data_dir, config, validated)
+        pipeline.harmonise(validated["arms"], validated["studies"], args.data_dir, config, values, changes)
+        pipeline.effects(changes, args.data_dir, config, contrasts)
+        pipeline.reference(contrasts, args.data_dir, config, out / "reference" / "random_effects.csv")
         print(f"wrote {out}/validated, harmonised, effects/contrasts.csv, reference/random_effects.csv")
         return 0
     except (DataError, OverlapError) as err:

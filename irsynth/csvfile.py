@@ -1,8 +1,9 @@
-"""Strict CSV reading that keeps each row's line number for error messages.
+"""CSV reading: the strict reader of the data tables, and the readers of the tables the stages write.
 
-Accepts a UTF-8 byte-order mark and CRLF line endings, drops rows that are entirely blank (trailing blank rows,
-rows of bare commas), and reports empty files, missing or unknown columns, duplicated headers and rows with the
-wrong number of fields.
+`read_table` keeps each row's line number for error messages. It accepts a UTF-8 byte-order mark and CRLF line
+endings, drops rows that are entirely blank (trailing blank rows, rows of bare commas), and reports empty files,
+missing or unknown columns, duplicated headers and rows with the wrong number of fields. `read_result`,
+`text_columns` and `read_effects` read back the tables an earlier stage wrote (results/).
 """
 
 from __future__ import annotations
@@ -77,3 +78,24 @@ def _header_problems(name: str, header: list[str], required: list[str], optional
         if column not in known:
             problems.append(Problem(name, 1, column, None, "unknown column (typo? data/README.md lists the columns)"))
     return problems
+
+
+def read_result(path: Path) -> pd.DataFrame:
+    """A table written by a stage: only empty cells are missing (text such as 'NA' or 'none' stays text)."""
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+def text_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Validated tables are re-read from CSV: restore blank text cells to '' (not NaN)."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if frame[column].dtype == object or str(frame[column].dtype).startswith("str"):
+            frame[column] = frame[column].fillna("")
+    return frame
+
+
+def read_effects(path: Path) -> pd.DataFrame:
+    """The effect-size table (results/effects/contrasts.csv) with its `usable` column as booleans."""
+    table = text_columns(read_result(path))
+    table["usable"] = table["usable"].astype(bool)
+    return table

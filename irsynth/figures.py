@@ -19,12 +19,13 @@ from markupsafe import Markup  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from irsynth.evidence import covariates, prior_sd  # noqa: E402
+from irsynth.intervals import central_interval  # noqa: E402
+from irsynth.vocab import label  # noqa: E402
 
 plt.rcParams.update(
     {"svg.hashsalt": "irsynth", "font.size": 9}
 )  # stable element ids: identical SVG for identical input
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
-OUTCOME_LABEL = {"homa_ir": "HOMA-IR", "fasting_insulin": "fasting insulin", "fasting_glucose": "fasting glucose"}
 RATIO_AXIS = "ratio of means (treatment / comparator), log scale"
 
 
@@ -74,7 +75,7 @@ def forest_figure(forest: pd.DataFrame, outcome: str) -> Markup:
     }
     legend = {}
     for comparison, group in rows.groupby("comparison", sort=False):
-        labels.append((y, comparison.replace("_", " "), True))
+        labels.append((y, label(comparison), True))
         y -= 1
         for row in group.to_dict("records"):
             kind = row["kind"]
@@ -104,7 +105,7 @@ def forest_figure(forest: pd.DataFrame, outcome: str) -> Markup:
     for tick, (_, _, bold) in zip(ax.get_yticklabels(), labels):
         tick.set_fontweight("bold" if bold else "normal")
     _no_effect_line(ax)
-    ax.set_xlabel(f"{RATIO_AXIS}; {OUTCOME_LABEL[outcome]}")
+    ax.set_xlabel(f"{RATIO_AXIS}; {label(outcome)}")
     names = {
         "trial": "trial, observed (95% CI)",
         "shrunken": "trial, shrunken estimate (95% CrI)",
@@ -120,7 +121,7 @@ def forest_figure(forest: pd.DataFrame, outcome: str) -> Markup:
         loc="upper left",
         bbox_to_anchor=(1.01, 1),
     )
-    ax.set_title(f"{OUTCOME_LABEL[outcome]}: evidence per comparison")
+    ax.set_title(f"{label(outcome)}: evidence per comparison")
     return svg(fig)
 
 
@@ -131,7 +132,7 @@ def density_figure(trace, priors: dict) -> Markup:
     outcomes = list(trace.posterior["outcome"].values)
     sd0 = prior_sd(priors)
     extra = [
-        ("tau", i, stats.halfnorm(scale=priors["tau_scale"]), f"tau, {OUTCOME_LABEL[o]}")
+        ("tau", i, stats.halfnorm(scale=priors["tau_scale"]), f"tau, {label(o)}")
         for i, o in enumerate(outcomes)
         if "tau" in trace.posterior
     ]
@@ -150,7 +151,7 @@ def density_figure(trace, priors: dict) -> Markup:
             x = np.linspace(-2.5 * sd0[outcome], 2.5 * sd0[outcome], 300)
             ax.plot(np.exp(x), stats.norm(0, sd0[outcome]).pdf(x), "--", color="#555555", label="prior")
             _no_effect_line(ax)
-            ax.set_title(f"{component}, {OUTCOME_LABEL[outcome]}", fontsize=8)
+            ax.set_title(f"{component}, {label(outcome)}", fontsize=8)
             ax.set_xlabel("ratio of means (log scale)", fontsize=7)
             ax.set_yticks([])
     for ax in axes[-1]:
@@ -203,12 +204,13 @@ def evidence_graph(forest: pd.DataFrame, comparisons: dict) -> Markup:
         )
     for node, (x, y) in position.items():
         ax.scatter([x], [y], s=1600, color="white", edgecolor="black", zorder=3)
-        ax.text(x, y, node.replace("_", "\n"), ha="center", va="center", fontsize=7, zorder=4)
+        ax.text(x, y, label(node).replace(" + ", " +\n"), ha="center", va="center", fontsize=7, zorder=4)
     ax.set_xlim(-1.4, 1.4)
     ax.set_ylim(-1.35, 1.35)
     ax.set_axis_off()
     ax.set_title(
-        "Evidence network: trials and meta-analyses per comparison\n(blue: with arm-level trials; orange: pooled estimates only)",
+        "Evidence network: trials and meta-analyses per comparison\n"
+        "(blue: with arm-level trials; orange: pooled estimates only)",
         fontsize=8,
     )
     return svg(fig)
@@ -229,11 +231,11 @@ def regression_figure(trace, regression: dict, priors: dict) -> Markup:
             lambda v: covariates(regression["reference_duration_weeks"], v, regression),
         ),
     }
-    for ax, (label, (values, z_of)) in zip(axes, axis.items()):
+    for ax, (covariate, (values, z_of)) in zip(axes, axis.items()):
         z = np.array([z_of(v) for v in values])
         for coefficients, color, name in ((prior_beta, "#bbbbbb", "prior"), (beta, OKABE_ITO[0], "posterior")):
             curve = np.exp(inositol[:, None] + coefficients @ z.T)
-            low, mid, high = np.quantile(curve, [0.025, 0.5, 0.975], axis=0)
+            mid, low, high = central_interval(curve, axis=0)
             ax.fill_between(
                 values, low, high, color=color, alpha=0.35, label=f"{name} 95% band (effect at reference + modifier)"
             )
@@ -241,20 +243,18 @@ def regression_figure(trace, regression: dict, priors: dict) -> Markup:
         ax.axhline(1, color="black", lw=0.8)
         _ratio_scale(ax, "y")
         _ratio_scale(ax, "x", ticks=(1.5, 2, 3, 4, 6, 8, 12, 16, 24, 36, 52))
-        ax.set_xlabel(label)
+        ax.set_xlabel(covariate)
         ax.set_ylabel("inositol ratio of means, HOMA-IR")
     axes[0].legend(fontsize=6, frameon=False, loc="lower left")
     ax = axes[2]
     drift, advice = _draws(trace, "drift"), _draws(trace, "beta_advice")
-    for i, outcome in enumerate(trace.posterior["outcome"].values):
-        for j, (draws, name) in enumerate(
-            ((drift[:, i], "no advice"), (drift[:, i] + advice[:, i], "with background advice"))
-        ):
-            low, mid, high = np.exp(np.quantile(draws, [0.025, 0.5, 0.975]))
+    for i in range(len(trace.posterior["outcome"])):
+        for j, draws in enumerate((drift[:, i], drift[:, i] + advice[:, i])):  # no advice, with background advice
+            mid, low, high = central_interval(draws, exp=True)
             ax.errorbar([mid], [2 * i + j], xerr=[[mid - low], [high - mid]], fmt="o", color=OKABE_ITO[j], capsize=3)
     ax.set_yticks(
         range(4),
-        [f"{OUTCOME_LABEL[o]}: {n}" for o in trace.posterior["outcome"].values for n in ("no advice", "with advice")],
+        [f"{label(o)}: {n}" for o in trace.posterior["outcome"].values for n in ("no advice", "with advice")],
         fontsize=7,
     )
     _no_effect_line(ax)
@@ -320,8 +320,8 @@ def component_figure(components: pd.DataFrame, prior_sd: dict) -> Markup:
         )
         _no_effect_line(ax)
         ax.set_yticks(y, group["component"])
-        ax.set_xlabel(f"ratio of means, {OUTCOME_LABEL[outcome]} (log scale)")
-        ax.set_title(OUTCOME_LABEL[outcome])
+        ax.set_xlabel(f"ratio of means, {label(outcome)} (log scale)")
+        ax.set_title(label(outcome))
     axes[0].legend(loc="upper left", bbox_to_anchor=(0, -0.22), fontsize=7, frameon=False, ncols=2)
     return svg(fig)
 

@@ -11,7 +11,10 @@ import numpy as np
 import pandas as pd
 
 from irsynth.fitting import Sampler, check_gates, diagnostics
-from models.network import build_network, closed_loops, loop_edges, multi_arm_contrasts
+from irsynth.gates import gate_verdict
+from irsynth.graph import closed_loops, connected_parts, loop_edges
+from irsynth.intervals import central_interval
+from models.network import build_network, multi_arm_contrasts
 
 
 def network_studies(changes: pd.DataFrame, outcome: str, reference: str) -> tuple[list[str], list[dict]]:
@@ -26,19 +29,6 @@ def network_studies(changes: pd.DataFrame, outcome: str, reference: str) -> tupl
         y, cov = multi_arm_contrasts(group["log_ratio"].to_numpy(float), group["log_ratio_var"].to_numpy(float))
         studies.append({"name": study, "arms": group["order"].tolist(), "y": y, "cov": cov})
     return classes, studies
-
-
-def _parts(pairs, n):
-    parent = list(range(n))
-
-    def root(i):
-        while parent[i] != i:
-            i = parent[i]
-        return i
-
-    for a, b in pairs:
-        parent[root(a)] = root(b)
-    return len({root(i) for i in range(n)})
 
 
 SPLIT_COLUMNS = [
@@ -68,6 +58,7 @@ def node_splits(treatments, studies, settings, sampling, outcome) -> tuple[list[
             table, per_fit, sampling["gates"], f"node-split {outcome} {label}", sampling["on_gate_failure"]
         )
         draws = trace.posterior["inconsistency"].values.ravel()
+        interval = central_interval(draws)
         rows.append(
             dict(
                 zip(
@@ -77,8 +68,8 @@ def node_splits(treatments, studies, settings, sampling, outcome) -> tuple[list[
                         label,
                         ";".join(direct),
                         float(draws.mean()),
-                        float(np.quantile(draws, 0.025)),
-                        float(np.quantile(draws, 0.975)),
+                        interval.low,
+                        interval.high,
                         float(np.mean(draws > 0)),
                     ],
                 )
@@ -104,7 +95,7 @@ def fit_networks(changes: pd.DataFrame, settings: dict, sampling: dict):
             continue
         pairs = [(s["arms"][0], a) for s in studies for a in s["arms"][1:]]
         notes = [] if closed_loops(pairs, len(treatments)) else ["no closed loop: consistency cannot be checked"]
-        if _parts(pairs, len(treatments)) > 1:
+        if connected_parts(pairs, len(treatments)) > 1:
             notes.append("network disconnected: effects of treatments not linked to the reference rest on the prior")
         descriptions.append(
             {
@@ -112,7 +103,7 @@ def fit_networks(changes: pd.DataFrame, settings: dict, sampling: dict):
                 "treatments": ";".join(treatments),
                 "studies": len(studies),
                 "edges": ";".join(sorted({f"{treatments[a]} vs {treatments[b]}" for a, b in pairs})),
-                "connected_parts": _parts(pairs, len(treatments)),
+                "connected_parts": connected_parts(pairs, len(treatments)),
                 "closed_loop": closed_loops(pairs, len(treatments)),
                 "note": "; ".join(notes),
             }
@@ -120,21 +111,25 @@ def fit_networks(changes: pd.DataFrame, settings: dict, sampling: dict):
         model = build_network(treatments, studies, settings["effect_sd"], settings["tau_scale"])
         trace = Sampler(model, sampling).sample(seed=sampling["seed"])
         table, per_fit = diagnostics(trace, ["d_free", "tau"])
-        messages += check_gates(table, per_fit, sampling["gates"], f"network {outcome}", sampling["on_gate_failure"])
-        diags.append(table.assign(outcome=outcome, **per_fit))
+        failures = check_gates(table, per_fit, sampling["gates"], f"network {outcome}", sampling["on_gate_failure"])
+        messages += failures
+        diags.append(table.assign(outcome=outcome, **per_fit, gate=gate_verdict(failures)))
         rows, split_messages = node_splits(treatments, studies, settings, sampling, outcome)
         splits += rows
         messages += split_messages
         d = trace.posterior["d"]
         for treatment in treatments[1:]:
             draws = d.sel(treatment=treatment).values.ravel()
+            ratio = central_interval(draws, exp=True)
             summaries.append(
                 {
                     "outcome": outcome,
                     "treatment": treatment,
                     "versus": treatments[0],
                     "log_ratio_mean": float(draws.mean()),
-                    **{f"ratio_q{q:g}": float(np.exp(np.quantile(draws, q))) for q in (0.025, 0.5, 0.975)},
+                    "ratio_q0.025": ratio.low,
+                    "ratio_q0.5": ratio.median,
+                    "ratio_q0.975": ratio.high,
                 }
             )
     return (

@@ -15,8 +15,10 @@ import pandas as pd
 from irsynth.effects import usable_effects
 from irsynth.exact import exact_posterior
 from irsynth.fitting import Sampler, check_gates, diagnostics
-from irsynth.priors import tau_logpdf
+from irsynth.gates import gate_verdict
+from irsynth.intervals import central_interval
 from models.pairwise import build_pairwise
+from models.priors import tau_logpdf
 
 QUANTILES = (0.025, 0.5, 0.975)
 PARAMETERS = ("mu", "tau", "theta_new")
@@ -50,14 +52,15 @@ def fit_pairwise(effects: pd.DataFrame, settings: dict, sampling: dict):
             label = f"{comparison}__{outcome}__{prior_name}"
             summaries.append(summarise(trace, exact, ident, studies))
             table, per_fit = diagnostics(trace, list(PARAMETERS))
-            messages += check_gates(table, per_fit, sampling["gates"], f"pairwise {label}", sampling["on_gate_failure"])
-            diags.append(table.assign(**ident, **per_fit))
+            failures = check_gates(table, per_fit, sampling["gates"], f"pairwise {label}", sampling["on_gate_failure"])
+            messages += failures
+            diags.append(table.assign(**ident, **per_fit, gate=gate_verdict(failures)))
             trace["posterior"] = trace["posterior"].to_dataset().assign_coords(study=studies)
             traces[label] = trace
     diag = (
         pd.concat(diags, ignore_index=True)
         if diags
-        else pd.DataFrame(columns=["parameter", "r_hat", "ess_bulk", "ess_tail"])
+        else pd.DataFrame(columns=["parameter", "r_hat", "ess_bulk", "ess_tail", "gate"])
     )
     return pd.concat(summaries, ignore_index=True), diag, messages, traces
 
@@ -95,8 +98,11 @@ def summarise(trace, exact, ident: dict, studies: list[str]) -> pd.DataFrame:
 
 
 def _moments(draws: np.ndarray) -> dict:
+    interval = central_interval(draws)
     return {
         "mean": float(draws.mean()),
         "sd": float(draws.std(ddof=1)),
-        **{f"q{q:g}": float(np.quantile(draws, q)) for q in QUANTILES},
+        "q0.025": interval.low,
+        "q0.5": interval.median,
+        "q0.975": interval.high,
     }

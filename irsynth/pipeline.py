@@ -1,4 +1,6 @@
-"""The foundation stages as functions of (input paths, config) -> files; Snakemake scripts and the CLI call these."""
+"""Every stage as a function of (named input paths, config) -> named output paths: each Snakemake script passes its
+rule's `snakemake.input.*` and `snakemake.output.*` to one function here (the CLI calls them too), so the rule says
+what a stage reads and writes, and no code here joins file names of another stage."""
 
 from __future__ import annotations
 
@@ -6,9 +8,7 @@ import contextlib
 import sys
 from pathlib import Path
 
-import pandas as pd
-
-from irsynth.csvfile import LINE
+from irsynth.csvfile import LINE, read_effects, read_result, text_columns
 from irsynth.effects import contrasts
 from irsynth.harmonise import arm_changes, harmonise_arms
 from irsynth.provenance import inputs_label, stamp, write_table
@@ -32,45 +32,26 @@ def log_to(path: str):
             sys.stdout.flush()
 
 
-def _read(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, keep_default_na=False, na_values=[""])
-
-
-def read_effects(path: Path) -> pd.DataFrame:
-    """The effect-size table (results/effects/contrasts.csv) with its `usable` column as booleans."""
-    table = text_columns(_read(path))
-    table["usable"] = table["usable"].astype(bool)
-    return table
-
-
-def text_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """Validated tables are re-read from CSV: restore blank text cells to '' (not NaN)."""
-    frame = frame.copy()
-    for column in frame.columns:
-        if frame[column].dtype == object or str(frame[column].dtype).startswith("str"):
-            frame[column] = frame[column].fillna("")
-    return frame
-
-
-def validate(data_dir: Path, config: dict, out_dir: Path, tables=("arms", "pooled", "studies")) -> None:
-    """Validate the data tables (raises DataError) and write `tables`, typed, with their provenance."""
+def validate(data_dir: Path, config: dict, outputs: dict[str, Path]) -> None:
+    """Validate the data tables (raises DataError) and write each table named in `outputs` (arms, pooled, studies)
+    to its path, typed, with its provenance."""
     evidence = load_evidence(data_dir, config)
     provenance = stamp(data_dir, config)
-    for name in tables:
+    for name, path in outputs.items():
         frame = getattr(evidence, name).rename(columns={LINE: "data_line"})
-        write_table(frame, Path(out_dir, f"{name}.csv"), provenance)
+        write_table(frame, Path(path), provenance)
         print(f"{name}: {len(frame)} rows valid")
 
 
-def harmonise(validated_dir: Path, data_dir: Path, config: dict, out_dir: Path) -> None:
+def harmonise(arms_csv: Path, studies_csv: Path, data_dir: Path, config: dict, values_csv: Path, changes_csv: Path):
     """Harmonised arm values (with derivations) and per-arm change scores."""
-    arms = text_columns(_read(Path(validated_dir, "arms.csv"))).rename(columns={"data_line": LINE})
-    studies = text_columns(_read(Path(validated_dir, "studies.csv")))
+    arms = text_columns(read_result(arms_csv)).rename(columns={"data_line": LINE})
+    studies = text_columns(read_result(studies_csv))
     values = harmonise_arms(arms, studies, config)
     changes = arm_changes(values, config)
     provenance = stamp(data_dir, config)
-    write_table(values, Path(out_dir, "arm_values.csv"), provenance)
-    write_table(changes, Path(out_dir, "arm_changes.csv"), provenance)
+    write_table(values, Path(values_csv), provenance)
+    write_table(changes, Path(changes_csv), provenance)
     unused = values[~values["usable"]]
     print(f"{len(values)} arm values, {len(values) - len(unused)} usable; not used:")
     for row in unused.itertuples():
@@ -79,9 +60,9 @@ def harmonise(validated_dir: Path, data_dir: Path, config: dict, out_dir: Path) 
 
 def effects(changes_csv: Path, data_dir: Path, config: dict, out_csv: Path) -> None:
     """Between-arm effect sizes (ROM, MD, SMD on end values and change scores)."""
-    changes = text_columns(_read(changes_csv))
+    changes = text_columns(read_result(changes_csv))
     table = contrasts(changes, config)
-    write_table(table, out_csv, stamp(data_dir, config))
+    write_table(table, Path(out_csv), stamp(data_dir, config))
     print(f"{len(table)} contrast rows, {int(table['usable'].sum())} usable")
 
 
@@ -89,44 +70,62 @@ def reference(effects_csv: Path, data_dir: Path, config: dict, out_csv: Path) ->
     """Frequentist random-effects reference per comparison, outcome, basis and measure."""
     table = read_effects(effects_csv)
     ref = config["reference"]
-    write_table(reference_table(table, ref["methods"], ref["tests"]), out_csv, stamp(data_dir, config))
+    write_table(reference_table(table, ref["methods"], ref["tests"]), Path(out_csv), stamp(data_dir, config))
 
 
-def fit_pairwise(effects_csv: Path, data_dir: Path, config: dict, out_dir: Path) -> None:
+def small_study(effects_csv: Path, data_dir: Path, config: dict, out_csv: Path) -> None:
+    """Small-study effects: Egger's test per comparison and outcome where enough trials allow it."""
+    from irsynth.smallstudy import small_study_table
+
+    table = small_study_table(read_effects(effects_csv), config["report"]["small_study_min_studies"])
+    write_table(table, Path(out_csv), stamp(data_dir, config))
+    print(table.to_string(index=False))
+
+
+def fit_pairwise(
+    effects_csv: Path, data_dir: Path, config: dict, summary_csv: Path, diagnostics_csv: Path, posteriors_dir: Path
+) -> None:
     """Pairwise random-effects posteriors (exact for every group, MCMC where enough studies), gated."""
     from irsynth.pairwise import fit_pairwise as fit
 
     table = read_effects(effects_csv)
     summary, diagnostics, warnings, traces = fit(table, config["models"]["pairwise"], config["sampling"])
     provenance = {**stamp(data_dir, config), "seed": config["sampling"]["seed"], "gate_warnings": warnings}
-    out_dir = Path(out_dir)
-    posteriors = out_dir / "posteriors"
-    posteriors.mkdir(parents=True, exist_ok=True)
+    posteriors_dir = Path(posteriors_dir)
+    posteriors_dir.mkdir(parents=True, exist_ok=True)
     for label, trace in traces.items():
-        trace.to_netcdf(posteriors / f"{label}.nc", engine="h5netcdf")
-    write_table(diagnostics, out_dir / "diagnostics.csv", provenance)
-    write_table(summary, out_dir / "summary.csv", provenance)
+        trace.to_netcdf(posteriors_dir / f"{label}.nc", engine="h5netcdf")
+    write_table(diagnostics, Path(diagnostics_csv), provenance)
+    write_table(summary, Path(summary_csv), provenance)
     for message in warnings:
         print(f"WARNING (on_gate_failure: warn): {message}")
     print(f"{summary.groupby(['comparison', 'outcome']).ngroups} comparison x outcome groups; {len(traces)} MCMC fits")
 
 
-def fit_network(changes_csv: Path, data_dir: Path, config: dict, out_dir: Path) -> None:
+def fit_network(
+    changes_csv: Path,
+    data_dir: Path,
+    config: dict,
+    summary_csv: Path,
+    network_csv: Path,
+    node_split_csv: Path,
+    diagnostics_csv: Path,
+) -> None:
     """Network meta-analysis of arm-level log changes per outcome, with the network's description."""
     from irsynth.network import fit_networks
 
-    changes = text_columns(_read(changes_csv))
+    changes = text_columns(read_result(changes_csv))
     summary, description, splits, diagnostics, warnings = fit_networks(
         changes, config["models"]["network"], config["sampling"]
     )
     provenance = {**stamp(data_dir, config), "seed": config["sampling"]["seed"], "gate_warnings": warnings}
-    for name, table in (
-        ("summary", summary),
-        ("network", description),
-        ("node_split", splits),
-        ("diagnostics", diagnostics),
+    for table, path in (
+        (summary, summary_csv),
+        (description, network_csv),
+        (splits, node_split_csv),
+        (diagnostics, diagnostics_csv),
     ):
-        write_table(table, Path(out_dir, f"{name}.csv"), provenance)
+        write_table(table, Path(path), provenance)
     for message in warnings:
         print(f"WARNING (on_gate_failure: warn): {message}")
     print(description.to_string(index=False))
@@ -143,16 +142,17 @@ def fit_evidence(
 ) -> None:
     """The inositol/lifestyle evidence model: fit, gates, checks, sensitivity refits, decision table, headline.
 
-    With `cache_dir`, each run's last MCMC fit is kept there and updated when the evidence changes (irsynth.updating)."""
+    With `cache_dir`, each run's last MCMC fit is kept there and updated when the evidence changes
+    (irsynth.updating)."""
     import json
 
     from irsynth.evidence import run_evidence_model
     from irsynth.provenance import write_atomic
 
-    pooled = text_columns(_read(Path(validated_dir, "pooled.csv")))
-    changes = text_columns(_read(changes_csv))
+    pooled = text_columns(read_result(Path(validated_dir, "pooled.csv")))
+    changes = text_columns(read_result(changes_csv))
     contrasts = read_effects(effects_csv)
-    studies = text_columns(_read(Path(validated_dir, "studies.csv")))
+    studies = text_columns(read_result(Path(validated_dir, "studies.csv")))
     hashes = stamp(data_dir, config)
     result = run_evidence_model(pooled, contrasts, changes, config, studies, cache_dir, fit_label=inputs_label(hashes))
 
@@ -186,20 +186,19 @@ def fit_evidence(
     print(result["log"])
 
 
-def report(results_dir: Path, config: dict, out_html: Path, command: str) -> None:
-    """The self-contained HTML report, with what changed since the run recorded last in results/history/; then
-    this run's history entry."""
+def report(inputs: dict[str, Path], config: dict, out_html: Path, history_dir: Path, command: str) -> None:
+    """The self-contained HTML report from the tables in `inputs` (irsynth.report.build_report names them), with
+    what changed since the run recorded last in `history_dir`; then this run's history entry."""
     import json
 
     from irsynth.history import history_entry, latest_entry, record, what_changed
     from irsynth.provenance import write_atomic
     from irsynth.report import build_report, now
 
-    results_dir = Path(results_dir)
-    headline = json.loads((results_dir / "models" / "evidence" / "headline.json").read_text())
-    trials = sorted(set(_read(results_dir / "validated" / "arms.csv")["study_id"]))
+    headline = json.loads(Path(inputs["headline"]).read_text())
+    trials = sorted(set(read_result(inputs["arms"])["study_id"]))
     entry = history_entry(headline, trials, config["decision"]["cutoff"], now())
-    changes = what_changed(latest_entry(results_dir / "history"), entry)
-    write_atomic(out_html, build_report(results_dir, config, command, changes, entry["built"]))
+    changes = what_changed(latest_entry(Path(history_dir)), entry)
+    write_atomic(Path(out_html), build_report(inputs, config, command, changes, entry["built"]))
     print(f"wrote {out_html}")
-    print(f"history entry {record(results_dir / 'history', entry)}")
+    print(f"history entry {record(Path(history_dir), entry)}")

@@ -7,6 +7,7 @@ nothing is loaded from the network when the page is viewed.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,45 +17,71 @@ import xarray as xr
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from irsynth import figures
+from irsynth.csvfile import read_effects, read_result, text_columns
 from irsynth.effects import usable_effects
-from irsynth.evidence import prior_sd, select_pooled
-from irsynth.pipeline import read_effects, text_columns
-from irsynth.smallstudy import small_study_table
+from irsynth.evidence import prior_sd
+from irsynth.gates import PASSED
+from irsynth.vocab import label
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "workflow" / "report"
 
+# The tables the report reads, by the names the report rule gives its inputs (workflow/rules/report.smk).
+INPUTS = (
+    "headline",
+    "components",
+    "decision",
+    "sensitivity",
+    "forest",
+    "cumulative",
+    "posterior",
+    "regression",
+    "loo",
+    "checks",
+    "evidence_set",
+    "evidence_diagnostics",
+    "pairwise_diagnostics",
+    "network",
+    "node_split",
+    "network_diagnostics",
+    "small_study",
+    "arms",
+    "pooled",
+    "studies",
+    "arm_values",
+    "contrasts",
+)
 
-def _read(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, keep_default_na=False, na_values=[""])
 
-
-def build_report(results: Path, config: dict, command: str, changes: dict | None = None, built: str = "") -> str:
-    """The report's HTML from the result files; `changes` is history.what_changed against the previous run."""
-    results = Path(results)
-    ev = results / "models" / "evidence"
-    headline = json.loads((ev / "headline.json").read_text())
-    components = _read(ev / "components.csv")
-    decision = _read(ev / "decision.csv")
-    sensitivity = _read(ev / "sensitivity.csv")
-    arms = text_columns(_read(results / "validated" / "arms.csv"))
-    pooled = text_columns(_read(results / "validated" / "pooled.csv"))
-    values = _read(results / "harmonised" / "arm_values.csv")
-    contrasts = read_effects(results / "effects" / "contrasts.csv")
-    key = ["source_id", "outcome", "comparison", "analysis"]
-    used = set(map(tuple, select_pooled(pooled, config)[key].to_numpy()))
-    pooled["used"] = [tuple(row) in used for row in pooled[key].to_numpy()]
+def build_report(
+    inputs: Mapping[str, Path], config: dict, command: str, changes: dict | None = None, built: str = ""
+) -> str:
+    """The report's HTML from the tables named in `inputs` (every name in INPUTS); `changes` is
+    history.what_changed against the previous run."""
+    missing = [name for name in INPUTS if name not in inputs]
+    if missing:
+        raise KeyError(f"the report needs these inputs too: {', '.join(missing)}")
+    inputs = {name: Path(inputs[name]) for name in INPUTS}
+    headline = json.loads(inputs["headline"].read_text())
+    components = read_result(inputs["components"])
+    decision = read_result(inputs["decision"])
+    sensitivity = read_result(inputs["sensitivity"])
+    arms = text_columns(read_result(inputs["arms"]))
+    pooled = text_columns(read_result(inputs["pooled"]))
+    values = read_result(inputs["arm_values"])
+    contrasts = read_effects(inputs["contrasts"])
+    evidence_set = text_columns(read_result(inputs["evidence_set"]))
+    pooled["used"] = pooled_use(pooled, evidence_set)
 
     cutoff = config["decision"]["cutoff"]
     priors = config["evidence_model"]["priors"]
-    forest = _read(ev / "forest.csv")
-    cumulative = _read(ev / "cumulative.csv")
-    trace = xr.open_datatree(ev / "posterior.nc")
-    small_study = small_study_table(contrasts, config["report"]["small_study_min_studies"])
-    diagnostics = {
-        name: _read(results / "models" / name / "diagnostics.csv") for name in ("evidence", "pairwise", "network")
-    }
+    forest = read_result(inputs["forest"])
+    cumulative = read_result(inputs["cumulative"])
+    trace = xr.open_datatree(inputs["posterior"])
+    small_study = text_columns(read_result(inputs["small_study"]))
+    diagnostics = {name: read_result(inputs[f"{name}_diagnostics"]) for name in ("evidence", "pairwise", "network")}
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
     env.filters["num"] = lambda x, d=2: "" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{d}f}"
+    env.filters["label"] = label
     return env.get_template("report.html.j2").render(
         headline=headline,
         effect=components.set_index(["component", "outcome"]),
@@ -79,32 +106,92 @@ def build_report(results: Path, config: dict, command: str, changes: dict | None
         update=config["evidence_model"]["update"],
         arms=arms.merge(values[["data_line", "usable", "reason", "derivation"]], on="data_line", how="left"),
         pooled=pooled,
-        studies=study_table(results, arms),
-        diagnostics=diagnostics,
+        studies=study_table(text_columns(read_result(inputs["studies"])), arms, evidence_set),
+        diagnostics=diagnostic_rows(diagnostics, config["sampling"]["gates"]),
         command=command,
-        regression=_read(ev / "regression.csv"),
-        network=_read(results / "models" / "network" / "network.csv"),
-        node_split=_read(results / "models" / "network" / "node_split.csv"),
-        loo=_read(ev / "loo.csv"),
-        checks=_read(ev / "checks.csv"),
+        regression=read_result(inputs["regression"]),
+        network=read_result(inputs["network"]),
+        node_split=read_result(inputs["node_split"]),
+        loo=read_result(inputs["loo"]),
+        checks=read_result(inputs["checks"]),
         built=built or now(),
         changes=changes,
         cumulative=cumulative,
     )
 
 
-def study_table(results: Path, arms: pd.DataFrame) -> pd.DataFrame:
+POOLED_KEY = ("source_id", "outcome", "comparison", "analysis")
+
+
+def pooled_use(pooled: pd.DataFrame, evidence_set: pd.DataFrame) -> list[str]:
+    """For each row of pooled.csv whether the evidence model used it, from its evidence set (evidence_set.csv):
+    'yes', 'no', or 'ambiguous' when the evidence set names the source and outcome only (its label
+    source_id:outcome) and pooled.csv has several rows of them (several comparisons or analyses)."""
+    used = evidence_set[evidence_set["kind"] == "pooled"]
+    key = [column for column in POOLED_KEY if column in used.columns]
+    if key:
+        chosen = set(map(tuple, used[key].astype(str).to_numpy()))
+        return ["yes" if tuple(row) in chosen else "no" for row in pooled[key].astype(str).to_numpy()]
+    labels = pooled["source_id"] + ":" + pooled["outcome"]
+    rows_per_label = labels.value_counts()
+    chosen = set(used["label"])
+    return [("ambiguous" if rows_per_label[name] > 1 else "yes") if name in chosen else "no" for name in labels]
+
+
+def diagnostic_rows(diagnostics: dict[str, pd.DataFrame], gates: dict) -> list[dict]:
+    """One row per model for the diagnostics table: worst R-hat, ESS, divergences and E-BFMI over its fits, and
+    the gates' verdict from the table's `gate` column."""
+    rows = []
+    for name, table in diagnostics.items():
+        if not len(table):
+            rows.append({"model": name, "fitted": False})
+            continue
+        if "gate" in table.columns:
+            failures = list(dict.fromkeys(v for v in table["gate"].astype(str) if v != PASSED))
+        elif name == "evidence":  # until the evidence model writes its gate column
+            failures = [] if _passes(table, gates) else ["failed"]
+        else:
+            raise ValueError(f"the {name} diagnostics table has no gate column")
+        rows.append(
+            {
+                "model": name,
+                "fitted": True,
+                "parameters": len(table),
+                "r_hat_max": table["r_hat"].max(),
+                "ess_bulk_min": table["ess_bulk"].min(),
+                "ess_tail_min": table["ess_tail"].min(),
+                "divergences_max": table["divergences"].max(),
+                "bfmi_min": table["bfmi_min"].min(),
+                "passed": not failures,
+                "failures": [f for f in failures if f != "failed"],
+            }
+        )
+    return rows
+
+
+def _passes(table: pd.DataFrame, gates: dict) -> bool:
+    """The gates recomputed from the figures (only for a diagnostics table without a gate column)."""
+    return bool(
+        table["r_hat"].max() <= gates["r_hat_max"]
+        and table["ess_bulk"].min() >= gates["ess_min"]
+        and table["ess_tail"].min() >= gates["ess_min"]
+        and table["divergences"].max() <= gates["divergences_max"]
+        and table["bfmi_min"].min() >= gates["bfmi_min"]
+    )
+
+
+def study_table(studies: pd.DataFrame, arms: pd.DataFrame, evidence_set: pd.DataFrame) -> pd.DataFrame:
     """studies.csv with each study's count of arm-level rows and the evidence-model items it contributes."""
-    studies = text_columns(_read(results / "validated" / "studies.csv"))
-    used = _read(results / "models" / "evidence" / "evidence_set.csv")["label"]
+    used = evidence_set["label"]
+    studies = studies.copy()
     studies["arm_rows"] = studies["study_id"].map(arms["study_id"].value_counts()).fillna(0).astype(int)
     studies["in_model"] = [
         ", ".join(
             sorted(
                 {
-                    label.split(":", 1)[1] + (" (control arm)" if "/" in label else "")
-                    for label in used
-                    if label.split(":")[0].split("/")[0] == study
+                    label(item.split(":", 1)[1]) + (" (control arm)" if "/" in item else "")
+                    for item in used
+                    if item.split(":")[0].split("/")[0] == study
                 }
             )
         )
@@ -129,7 +216,7 @@ def funnels(contrasts: pd.DataFrame, small_study: pd.DataFrame, min_studies: int
                 yi,
                 vi,
                 float(np.average(yi, weights=1 / vi)),
-                f"{row.comparison.replace('_', ' ')}, {figures.OUTCOME_LABEL[row.outcome]}",
+                f"{label(row.comparison)}, {label(row.outcome)}",
             )
         )
     return plots

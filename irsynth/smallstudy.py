@@ -75,7 +75,8 @@ def small_study_assessment(yi, vi, min_studies: int = 10) -> dict:
 
 
 def small_study_table(contrasts: pd.DataFrame, min_studies: int) -> pd.DataFrame:
-    """Per comparison and outcome of the usable change-score log ratios: k, the Egger test where k allows, a statement."""
+    """Per comparison and outcome of the usable change-score log ratios: k, the Egger test where k allows, a
+    statement."""
     rows = []
     for (comparison, outcome), group in usable_effects(contrasts).groupby(["comparison", "outcome"]):
         result = small_study_assessment(group["yi"], group["vi"], min_studies)

@@ -423,7 +423,8 @@ def _arm_consistency(arms: pd.DataFrame, path: Path) -> list[Problem]:
                         path,
                         group.loc[index],
                         column,
-                        f"arm {study}/{arm} has {usual} on its other rows: an arm's attributes must agree across its rows",
+                        f"arm {study}/{arm} has {usual} on its other rows: "
+                        "an arm's attributes must agree across its rows",
                     )
                 )
     return problems
@@ -440,8 +441,8 @@ def _end_without_baseline(arms: pd.DataFrame, path: Path) -> list[Problem]:
                     path,
                     row,
                     "timepoint",
-                    "end row without a baseline or change row for this arm and outcome: the change from baseline cannot "
-                    "be formed (config validation.require_baseline_with_end)",
+                    "end row without a baseline or change row for this arm and outcome: the change from baseline "
+                    "cannot be formed (config validation.require_baseline_with_end)",
                 )
             )
     return problems

@@ -66,3 +66,28 @@ BACKGROUND_ADVICE = ("yes", "no", "unclear")
 INCLUDED_COMPLETE = ("", "yes", "no")
 # pooled.csv search_date: the review's last search as printed, YYYY-MM or YYYY-MM-DD (blank when not stated)
 SEARCH_DATE_PATTERN = r"^(\d{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
+
+# Human labels of identifiers (outcomes, components, arm classes, parts of comparison names) for tables and figures:
+# the one mapping the report and the figures use, through `label`.
+LABELS = {
+    "homa_ir": "HOMA-IR",
+    "fasting_insulin": "fasting insulin",
+    "fasting_glucose": "fasting glucose",
+    "diet_exercise": "diet + exercise",
+    "inositol_lifestyle": "inositol + lifestyle",
+    "folic_acid": "folic acid",
+    "usual_care": "usual care",
+    "log_duration": "log duration (weeks)",
+    "log_baseline_homa_ir": "log baseline HOMA-IR",
+}
+
+
+def label(identifier: str) -> str:
+    """The human label of an identifier: LABELS, else a comparison `a_vs_b` as 'label(a) vs label(b)', else the
+    identifier with underscores as spaces ('inositol_vs_metformin' -> 'inositol vs metformin')."""
+    identifier = str(identifier)
+    if identifier in LABELS:
+        return LABELS[identifier]
+    if "_vs_" in identifier:
+        return " vs ".join(label(part) for part in identifier.split("_vs_"))
+    return identifier.replace("_", " ")

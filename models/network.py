@@ -61,39 +61,3 @@ def multi_arm_contrasts(arm_means: np.ndarray, arm_vars: np.ndarray) -> tuple[np
     y = arm_means[1:] - arm_means[0]
     cov = np.full((len(y), len(y)), arm_vars[0]) + np.diag(arm_vars[1:])
     return y, cov
-
-
-def closed_loops(treatment_pairs: list[tuple[int, int]], n_treatments: int) -> bool:
-    """Whether the network graph has a cycle (only then can consistency be checked)."""
-    parent = list(range(n_treatments))
-
-    def root(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for a, b in set(tuple(sorted(p)) for p in treatment_pairs):
-        ra, rb = root(a), root(b)
-        if ra == rb:
-            return True
-        parent[ra] = rb
-    return False
-
-
-def loop_edges(treatment_pairs: list[tuple[int, int]], n_treatments: int) -> list[tuple[int, int]]:
-    """Comparisons that lie on a closed loop (direct and indirect evidence both exist): candidates for node-splitting."""
-    edges = sorted(set(tuple(sorted(p)) for p in treatment_pairs))
-    return [edge for edge in edges if _connected([e for e in edges if e != edge], *edge, n_treatments)]
-
-
-def _connected(edges, a, b, n):
-    reach, frontier = {a}, [a]
-    while frontier:
-        node = frontier.pop()
-        for x, y in edges:
-            for u, v in ((x, y), (y, x)):
-                if u == node and v not in reach:
-                    reach.add(v)
-                    frontier.append(v)
-    return b in reach

@@ -3,7 +3,7 @@
     y_i     ~ Normal(theta_i, se_i)            observed effect of study i with its standard error
     theta_i = mu + tau * z_i,   z_i ~ Normal(0, 1)
     mu      ~ Normal(m0, s0)
-    tau     ~ tau prior (irsynth.priors: half-normal, half-Cauchy, log-normal or log-t on tau^2)
+    tau     ~ tau prior (models.priors: half-normal, half-Cauchy, log-normal or log-t on tau^2)
     theta_new = mu + tau * z_new, z_new ~ Normal(0, 1)   effect in a new study (non-centred too)
 
 `y` and `se` are `pm.Data`, so one compiled model serves every comparison with the same number of studies.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pymc as pm
 
-from irsynth.priors import pymc_tau
+from models.priors import pymc_tau
 
 
 def build_pairwise(y, se, studies, mu_prior: dict, tau_prior: dict) -> pm.Model:

@@ -91,7 +91,7 @@ class _Browser:
     def __init__(self, exe: str, profile: str, timeout: float):
         self.deadline = time.monotonic() + timeout
         self.timeout = timeout
-        self.log = open(Path(profile) / "chromium.log", "w+b")
+        self.log = open(Path(profile) / "chromium.log", "w+b")  # noqa: SIM115 (open while the browser runs)
         to_browser, self.out = os.pipe()
         self.inp, from_browser = os.pipe()
         args = [exe, *FLAGS, f"--user-data-dir={profile}", "about:blank"]

@@ -32,10 +32,12 @@ def data_dir(tmp_path) -> Path:
 
 
 def snakemake_env(workdir: Path) -> dict[str, str]:
-    """A minimal environment for the venv's Snakemake (with make's compile cache, if set)."""
+    """A minimal environment for the venv's Snakemake (with make's compile cache, and the PYTHONPATH that puts a
+    git worktree's irsynth before the installed one, if set)."""
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(workdir)}
-    if "PYTENSOR_FLAGS" in os.environ:
-        env["PYTENSOR_FLAGS"] = os.environ["PYTENSOR_FLAGS"]
+    for name in ("PYTENSOR_FLAGS", "PYTHONPATH"):
+        if name in os.environ:
+            env[name] = os.environ[name]
     return env
 
 

@@ -92,7 +92,7 @@ def test_arm_likelihood_integrates_out_each_study_effect():
     tau = np.array([0.15, 0.3])[design.arm_outcome]
     for i in range(len(design.arm_y)):
 
-        def integrand(theta):
+        def integrand(theta, i=i):
             return stats.norm.pdf(design.arm_y[i], theta, design.arm_se[i]) * stats.norm.pdf(theta, mean[i], tau[i])
 
         marginal = integrate.quad(integrand, mean[i] - 12 * tau[i], mean[i] + 12 * tau[i], epsabs=1e-13)[0]

@@ -7,7 +7,7 @@ import pytest
 from scipy import integrate, stats
 
 from irsynth.exact import exact_posterior
-from irsynth.priors import tau_logpdf
+from models.priors import tau_logpdf
 
 DATASETS = {
     "five studies": ([0.1, 0.5, -0.2, 0.8, 0.3], [0.04, 0.09, 0.05, 0.1, 0.02]),

@@ -68,7 +68,8 @@ def test_rows_match_closed_forms():
     table = forest_table(_posterior(m, s, tau, arm_mean=-0.2), _design(), seed=1).set_index(["comparison", "kind"])
     trial = table.loc[("inositol_vs_control", "trial")]
     assert (trial["observed_ratio"], trial["observed_q0.025"]) == pytest.approx((np.exp(-0.3), np.exp(-0.3 - Z * 0.1)))
-    # shrunken study effect: precision-weighted mean of its expected value (-0.2, sd tau) and its observation (-0.3, se 0.1)
+    # shrunken study effect: precision-weighted mean of its expected value (-0.2, sd tau) and its observation
+    # (-0.3, se 0.1)
     precision = 1 / tau**2 + 1 / 0.1**2
     mean, sd = (-0.2 / tau**2 - 0.3 / 0.1**2) / precision, precision**-0.5
     assert trial["model_ratio"] == pytest.approx(np.exp(mean), rel=1e-3)

@@ -7,7 +7,8 @@ import pymc as pm
 import pytest
 
 from irsynth.fitting import Sampler
-from models.network import build_network, closed_loops, multi_arm_contrasts
+from irsynth.graph import closed_loops, connected_parts, loop_edges
+from models.network import build_network, multi_arm_contrasts
 
 TREATMENTS = ["control", "MI", "MET", "exercise"]
 SAMPLING = {"sampler": "nutpie", "draws": 1000, "tune": 1000, "chains": 4, "cores": 2, "target_accept": 0.95}
@@ -33,7 +34,7 @@ def gls(studies, n_treatments):
     """Fixed-effect network estimate by generalised least squares (reference treatment fixed at 0)."""
     rows, ys, blocks = [], [], []
     for s in studies:
-        for k, arm in enumerate(s["arms"][1:]):
+        for arm in s["arms"][1:]:
             x = np.zeros(n_treatments)
             x[arm] += 1
             x[s["arms"][0]] -= 1
@@ -93,10 +94,15 @@ def test_network_intervals_are_calibrated():
 
 
 def test_loop_edges():
-    from models.network import loop_edges
-
     assert loop_edges([(0, 1), (1, 2), (0, 2), (0, 3)], 4) == [(0, 1), (0, 2), (1, 2)]
     assert loop_edges([(0, 1), (0, 2)], 3) == []
+    assert loop_edges([(0, 1), (1, 0), (1, 2)], 3) == []  # a comparison in two trials is one edge, not a loop
+
+
+def test_connected_parts():
+    assert connected_parts([(0, 1), (1, 2)], 3) == 1
+    assert connected_parts([(0, 1), (2, 3)], 5) == 3  # two pairs and an unconnected treatment
+    assert connected_parts([], 2) == 2
 
 
 def _split_fit(shift):

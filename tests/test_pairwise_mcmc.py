@@ -9,8 +9,8 @@ from test_exact import DATASETS, PRIORS
 
 from irsynth.exact import exact_posterior
 from irsynth.fitting import ConvergenceError, Sampler, check_gates, diagnostics
-from irsynth.priors import tau_logpdf
 from models.pairwise import build_pairwise
+from models.priors import tau_logpdf
 
 MU_PRIOR = {"mean": 0.0, "sd": 2.0}
 
@@ -35,7 +35,8 @@ GATES = {"r_hat_max": 1.01, "ess_min": 400, "divergences_max": 0, "bfmi_min": 0.
 
 
 def _check(data, prior, settings, seed=11, gated=False):
-    """MCMC agrees with exact; with `gated`, a fit may instead fail the convergence gates (it never reaches a report)."""
+    """MCMC agrees with exact; with `gated`, a fit may instead fail the convergence gates (it never reaches a
+    report)."""
     y, v = DATASETS[data]
     se = np.sqrt(v)
     model = build_pairwise(y, se, [f"s{i}" for i in range(len(y))], MU_PRIOR, PRIORS[prior])

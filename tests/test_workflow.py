@@ -63,6 +63,7 @@ EXPECTED = [
     "models/network/network.csv",
     "models/network/node_split.csv",
     "models/evidence/forest.csv",
+    "small_study/small_study.csv",
 ]
 
 
@@ -164,6 +165,7 @@ def test_editing_a_trial_reruns_the_arm_stages(workspace, fresh_data):
         "harmonise",
         "effects",
         "reference",
+        "small_study",
         "fit_pairwise",
         "fit_evidence",
         "fit_network",
@@ -257,9 +259,29 @@ def test_report_escapes_text_from_data(workspace, tmp_path):
     forest = pd.read_csv(results / "models/evidence/forest.csv", keep_default_na=False)
     forest.loc[0, "label"] = "<script>alert(3)</script>"
     forest.to_csv(results / "models/evidence/forest.csv", index=False)
-    html = build_report(results, load_config(workspace / "config/config.yaml"), "make run")
+    html = build_report(report_inputs(results), load_config(workspace / "config/config.yaml"), "make run")
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<img src=x" not in html and "<script>alert(3)" not in html and "&lt;script&gt;alert(3)" in html
+
+
+def report_inputs(results: Path) -> dict[str, Path]:
+    """The report rule's named inputs (workflow/rules/report.smk), in a copy of results/."""
+    evidence, network = results / "models/evidence", results / "models/network"
+    return {
+        **{name: evidence / f"{name}.csv" for name in ("components", "decision", "sensitivity", "forest")},
+        **{name: evidence / f"{name}.csv" for name in ("cumulative", "regression", "loo", "checks", "evidence_set")},
+        "headline": evidence / "headline.json",
+        "posterior": evidence / "posterior.nc",
+        "evidence_diagnostics": evidence / "diagnostics.csv",
+        "pairwise_diagnostics": results / "models/pairwise/diagnostics.csv",
+        "network": network / "network.csv",
+        "node_split": network / "node_split.csv",
+        "network_diagnostics": network / "diagnostics.csv",
+        "small_study": results / "small_study/small_study.csv",
+        **{name: results / "validated" / f"{name}.csv" for name in ("arms", "pooled", "studies")},
+        "arm_values": results / "harmonised/arm_values.csv",
+        "contrasts": results / "effects/contrasts.csv",
+    }
 
 
 TRIAL = ROOT / "tests" / "fixtures" / "synthetic_trial.yaml"
@@ -307,6 +329,7 @@ def test_adding_a_trial_reruns_only_what_depends_on_it(living):
         "harmonise",
         "effects",
         "reference",
+        "small_study",
         "fit_pairwise",
         "fit_evidence",
         "fit_network",

@@ -9,7 +9,6 @@ from irsynth.validate import load_evidence
 validate(config, "../schemas/config.schema.yaml")
 
 DATA_DIR = Path(config["data_dir"])
-DATA_TABLES = [str(DATA_DIR / name) for name in ("arms.csv", "pooled.csv", "studies.csv")]
 
 # Bad input stops the workflow before any job runs, so the results of the last good run stay intact.
 try:

@@ -1,14 +1,14 @@
 rule validate:
     input:
-        DATA_DIR / "{table}.csv",
+        # the checks of one table read the other two beside it (data_dir in the script: this file's folder)
+        table=DATA_DIR / "{table}.csv",
     output:
-        "results/validated/{table}.csv",
+        table="results/validated/{table}.csv",
     log:
         "results/logs/validate_{table}.log",
     wildcard_constraints:
         table="arms|pooled|studies",
     params:
-        data_dir=str(DATA_DIR),
         settings=stage_config("validation", "units", "comparisons"),
     script:
         "../scripts/validate.py"

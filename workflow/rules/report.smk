@@ -1,13 +1,29 @@
 rule report:
     input:
-        rules.fit_evidence.output,
-        rules.fit_network.output,
-        rules.fit_pairwise.output,
-        rules.effects.output,
-        rules.harmonise.output,
-        expand("results/validated/{table}.csv", table=["arms", "pooled", "studies"]),
+        headline=rules.fit_evidence.output.headline,
+        components=rules.fit_evidence.output.components,
+        decision=rules.fit_evidence.output.decision,
+        sensitivity=rules.fit_evidence.output.sensitivity,
+        forest=rules.fit_evidence.output.forest,
+        cumulative=rules.fit_evidence.output.cumulative,
+        posterior=rules.fit_evidence.output.posterior,
+        regression=rules.fit_evidence.output.regression,
+        loo=rules.fit_evidence.output.loo,
+        checks=rules.fit_evidence.output.checks,
+        evidence_set=rules.fit_evidence.output.evidence_set,
+        evidence_diagnostics=rules.fit_evidence.output.diagnostics,
+        pairwise_diagnostics=rules.fit_pairwise.output.diagnostics,
+        network=rules.fit_network.output.network,
+        node_split=rules.fit_network.output.node_split,
+        network_diagnostics=rules.fit_network.output.diagnostics,
+        small_study=rules.small_study.output.table,
+        arms="results/validated/arms.csv",
+        pooled="results/validated/pooled.csv",
+        studies="results/validated/studies.csv",
+        arm_values=rules.harmonise.output.values,
+        contrasts=rules.effects.output.contrasts,
     output:
-        report(
+        html=report(
             "results/report/report.html",
             caption="../report/report.rst",
             category="Report",
@@ -16,6 +32,8 @@ rule report:
         "results/logs/report.log",
     params:
         settings=stage_config("decision", "evidence_model", "report", "comparisons", "sampling"),
+        # one entry per run, read back by the next report (not an output: it outlives the run)
+        history="results/history",
         command="make run",
     script:
         "../scripts/report.py"

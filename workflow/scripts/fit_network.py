@@ -7,5 +7,8 @@ with pipeline.log_to(snakemake.log[0]):
         Path(snakemake.input.changes),
         Path(snakemake.params.data_dir),
         snakemake.config,
-        Path(snakemake.output.summary).parent,
+        Path(snakemake.output.summary),
+        Path(snakemake.output.network),
+        Path(snakemake.output.node_split),
+        Path(snakemake.output.diagnostics),
     )

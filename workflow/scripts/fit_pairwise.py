@@ -7,5 +7,7 @@ with pipeline.log_to(snakemake.log[0]):
         Path(snakemake.input.effects),
         Path(snakemake.params.data_dir),
         snakemake.config,
-        Path(snakemake.output.summary).parent,
+        Path(snakemake.output.summary),
+        Path(snakemake.output.diagnostics),
+        Path(snakemake.output.posteriors),
     )

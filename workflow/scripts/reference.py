@@ -4,5 +4,8 @@ from irsynth import pipeline
 
 with pipeline.log_to(snakemake.log[0]):
     pipeline.reference(
-        Path(snakemake.input.effects), Path(snakemake.params.data_dir), snakemake.config, Path(snakemake.output[0])
+        Path(snakemake.input.effects),
+        Path(snakemake.params.data_dir),
+        snakemake.config,
+        Path(snakemake.output.random_effects),
     )

@@ -3,4 +3,10 @@ from pathlib import Path
 from irsynth import pipeline
 
 with pipeline.log_to(snakemake.log[0]):
-    pipeline.report(Path("results"), snakemake.config, Path(snakemake.output[0]), snakemake.params.command)
+    pipeline.report(
+        {name: Path(path) for name, path in snakemake.input.items()},
+        snakemake.config,
+        Path(snakemake.output.html),
+        Path(snakemake.params.history),
+        snakemake.params.command,
+    )

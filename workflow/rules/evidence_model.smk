@@ -1,23 +1,3 @@
-rule fit_pairwise:
-    input:
-        effects=rules.effects.output[0],
-    output:
-        summary=report(
-            "results/models/pairwise/summary.csv",
-            caption="../report/pairwise.rst",
-            category="Pairwise random effects",
-        ),
-        diagnostics="results/models/pairwise/diagnostics.csv",
-        posteriors=directory("results/models/pairwise/posteriors"),
-    log:
-        "results/logs/fit_pairwise.log",
-    params:
-        data_dir=str(DATA_DIR),
-        settings=stage_config("models", "sampling"),
-    script:
-        "../scripts/fit_pairwise.py"
-
-
 rule fit_evidence:
     input:
         pooled="results/validated/pooled.csv",
@@ -68,24 +48,3 @@ rule fit_evidence:
         cache_dir="results/cache/evidence",
     script:
         "../scripts/fit_evidence.py"
-
-
-rule fit_network:
-    input:
-        changes=rules.harmonise.output.changes,
-    output:
-        summary=report(
-            "results/models/network/summary.csv",
-            caption="../report/network.rst",
-            category="Network meta-analysis",
-        ),
-        network="results/models/network/network.csv",
-        node_split="results/models/network/node_split.csv",
-        diagnostics="results/models/network/diagnostics.csv",
-    log:
-        "results/logs/fit_network.log",
-    params:
-        data_dir=str(DATA_DIR),
-        settings=stage_config("models", "sampling"),
-    script:
-        "../scripts/fit_network.py"

@@ -2,7 +2,7 @@ rule effects:
     input:
         changes=rules.harmonise.output.changes,
     output:
-        report(
+        contrasts=report(
             "results/effects/contrasts.csv",
             caption="../report/contrasts.rst",
             category="Effect sizes",
@@ -18,9 +18,9 @@ rule effects:
 
 rule reference:
     input:
-        effects=rules.effects.output[0],
+        effects=rules.effects.output.contrasts,
     output:
-        report(
+        random_effects=report(
             "results/reference/random_effects.csv",
             caption="../report/random_effects.rst",
             category="Frequentist reference",
