@@ -19,7 +19,9 @@ import pandas as pd
 import yaml
 
 from irsynth.csvfile import read_table
-from irsynth.evidence import OverlapError, check_overlap, select_pooled
+from irsynth.effects import match_comparison
+from irsynth.evidence_set import LISTED, NONE, overlap_status, select_pooled
+from irsynth.harmonise import arm_class
 from irsynth.problems import DataError, Problem
 from irsynth.provenance import write_atomic
 from irsynth.validate import load_evidence
@@ -64,7 +66,8 @@ def _header(text: str) -> list[str]:
 
 
 def add_evidence(template: Path, data_dir: Path, config: dict, dry_run: bool = False) -> list[str]:
-    """Validate the template's rows together with `data_dir`, refuse overlap, append them; return what was done."""
+    """Validate the template's rows together with `data_dir`, append them; return what was done, with how the
+    pipeline will count a trial that is or may be inside a pooled source in use (evidence_set.overlap_status)."""
     data_dir = Path(data_dir)
     additions = read_template(template)
     texts = {t: _text(data_dir / f"{t}.csv") for t in TABLES}
@@ -100,13 +103,12 @@ def add_evidence(template: Path, data_dir: Path, config: dict, dry_run: bool = F
             evidence = load_evidence(Path(scratch), config)
         except DataError as err:
             raise DataError([_locate(p, scratch, data_dir, template, new_lines) for p in err.problems]) from None
-    _refuse_overlap(evidence, additions, config)
 
     done = [
         f"{data_dir / f'{t}.csv'}: line{f' {a}' if a == b else f's {a}-{b}'} added from {template}"
         for t, (a, b) in new_lines.items()
     ]
-    done += possible_overlap(evidence, additions, config)
+    done += overlap_notes(evidence, additions, config)
     done += [
         f"{row['source_id']} ({row['outcome']}) is stored but not used until config evidence_model.pooled names it "
         "(one source per comparison and outcome)"
@@ -141,46 +143,34 @@ def _locate(problem: Problem, scratch: str, data_dir: Path, template: Path, new_
     )
 
 
-def _refuse_overlap(evidence, additions: dict, config: dict) -> None:
-    """A new trial inside a pooled source in use, or a new pooled row that includes a trial used at arm level."""
-    try:
-        check_overlap(
-            select_pooled(evidence.pooled, config), sorted({row["study_id"] for row in additions.get("arms", [])})
-        )
-    except OverlapError as err:
-        raise OverlapError(f"{err}\nThe addition was refused; data/ is unchanged.") from None
-    arm_studies = set(evidence.arms["study_id"])
-    new_pooled = additions.get("pooled", [])
-    clashes = [
-        f"{row.get('source_id')} ({row.get('outcome')}) includes {study}, which is used at arm level"
-        for row in new_pooled
-        for study in row.get("included_study_ids", "").split(";")
-        if study.strip() in arm_studies
-    ]
-    if clashes:
-        raise OverlapError(
-            "evidence would count trials twice:\n  "
-            + "\n  ".join(clashes)
-            + "\nThe addition was refused; data/ is unchanged."
-        )
-
-
-def possible_overlap(evidence, additions: dict, config: dict) -> list[str]:
-    """Warnings: a new trial as old as a pooled source in use, for its comparisons, whose included trials are unknown
-    (it may be among them). The guard refuses only known overlap; these are for the reviewer to check."""
+def overlap_notes(evidence, additions: dict, config: dict) -> list[str]:
+    """For each new trial's comparison and outcome inside, or possibly inside, a pooled source in use: how the
+    pipeline counts it (the rule of evidence_set.overlap_status, which the pipeline applies)."""
     used = select_pooled(evidence.pooled, config)
-    years = dict(zip(evidence.studies["study_id"], evidence.studies["year"]))
-    warnings = []
+    years = dict(zip(evidence.studies["study_id"], pd.to_numeric(evidence.studies["year"], errors="coerce")))
+    notes = []
     for study in sorted({row["study_id"] for row in additions.get("arms", [])}):
-        outcomes = set(evidence.arms.loc[evidence.arms["study_id"] == study, "outcome"])
-        for row in used[used["outcome"].isin(outcomes) & (used["included_study_ids"].fillna("") == "")].itertuples():
-            if pd.notna(row.year) and years.get(study, 0) <= row.year:
-                warnings.append(
-                    f"check: {study} ({years[study]:.0f}) may be among the unlisted trials of {row.source_id} "
-                    f"({row.year:.0f}, {row.comparison}, {row.outcome}), which is in use; if it is, list it "
-                    f"in that row's included_study_ids and the pipeline will refuse the double count"
-                )
-    return warnings
+        arms = evidence.arms[evidence.arms["study_id"] == study]
+        classes = {arm: arm_class(row) for arm, row in arms.drop_duplicates("arm").set_index("arm").iterrows()}
+        pairs = [match_comparison(a, b, config["comparisons"]) for a in classes.values() for b in classes.values()]
+        for comparison in sorted({p[0] for p in pairs if p}):
+            for outcome in sorted(set(arms["outcome"])):
+                status, source = overlap_status(study, years.get(study, float("nan")), comparison, outcome, used)
+                if status == NONE:
+                    continue
+                year = f"{years[study]:.0f}" if pd.notna(years.get(study)) else "year unknown"
+                row = used[(used["source_id"] == source) & (used["outcome"] == outcome)].iloc[0]
+                if status == LISTED:
+                    notes.append(f"note: {study} is listed among the trials of {source} ({comparison}, {outcome}), "
+                                 f"which is in use: the pipeline counts it only inside {source}")  # fmt: skip
+                else:
+                    notes.append(
+                        f"check: {study} ({year}) may be among the unlisted trials of {source} ({row['year']:.0f}, "
+                        f"{comparison}, {outcome}), which is in use: the primary analysis counts it only inside "
+                        f"{source} (evidence_model.overlap.primary), and a sensitivity run counts it on its own too; "
+                        "if it is not among them, record that source's complete list in pooled.csv"
+                    )
+    return notes
 
 
 def _log_change(data_dir: Path, template: Path, done: list[str]) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from irsynth import pipeline
 from irsynth.addition import add_evidence
 from irsynth.config import load_config
-from irsynth.evidence import OverlapError
+from irsynth.evidence_set import OverlapError
 from irsynth.problems import DataError
 from irsynth.validate import load_evidence
 

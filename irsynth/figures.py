@@ -18,7 +18,8 @@ from arviz_stats import kde  # noqa: E402
 from markupsafe import Markup  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from irsynth.evidence import covariates, prior_sd  # noqa: E402
+from irsynth.decision import prior_sd  # noqa: E402
+from irsynth.evidence_set import covariates  # noqa: E402
 from irsynth.intervals import central_interval  # noqa: E402
 from irsynth.vocab import label  # noqa: E402
 

@@ -134,12 +134,16 @@ def check_gates(
     return failures
 
 
-def predictive_checks(trace, model: pm.Model, seed: int, prior_draws: int = 1000) -> tuple[pd.DataFrame, pd.DataFrame]:
+def predictive_checks(
+    trace, model: pm.Model, seed: int, labels: dict | None = None, prior_draws: int = 1000
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Prior and posterior predictive checks and PSIS-LOO for every observed variable of `model`.
 
-    Returns (per observation: observed value, 95% prior and posterior predictive intervals, posterior predictive
-    p-value P(y_rep <= y), Pareto k), and (per observed variable: elpd_loo, its SE, p_loo, count of k > 0.7).
-    """
+    Returns (per observed element: observed value, 95% prior and posterior predictive intervals, posterior
+    predictive p-value P(y_rep <= y), Pareto k of its LOO unit), and (per observed variable: elpd_loo, its SE, p_loo,
+    count of k > 0.7). A multivariate variable's LOO unit is a block (its first dimension); `labels[name]` names its
+    elements ('' for padding, left out of the table)."""
+    labels = labels or {}
     observed = [rv.name for rv in model.observed_RVs]
     prior = pm.sample_prior_predictive(draws=prior_draws, model=model, random_seed=seed, var_names=observed)
     posterior = pm.sample_posterior_predictive(trace, model=model, random_seed=seed, progressbar=False)
@@ -147,33 +151,22 @@ def predictive_checks(trace, model: pm.Model, seed: int, prior_draws: int = 1000
     rows, loo_rows = [], []
     for name in observed:
         y = posterior["observed_data"][name]
-        dim = y.dims[0]
-        y_prior = prior["prior_predictive"][name].stack(sample=("chain", "draw"))
-        y_post = posterior["posterior_predictive"][name].stack(sample=("chain", "draw"))
+        y_prior = prior["prior_predictive"][name].stack(sample=("chain", "draw")).values
+        y_post = posterior["posterior_predictive"][name].stack(sample=("chain", "draw")).values
         loo = az.loo(loglik, var_name=name, pointwise=True)
         k = np.asarray(loo.pareto_k).ravel()
-        for i, label in enumerate(y[dim].values):
-            prior_i, post_i = y_prior.isel({dim: i}).values, y_post.isel({dim: i}).values
-            rows.append(
-                {
-                    "observation": f"{name}[{label}]",
-                    "observed": float(y.values[i]),
-                    "prior_q0.025": float(np.quantile(prior_i, 0.025)),
-                    "prior_q0.975": float(np.quantile(prior_i, 0.975)),
-                    "posterior_q0.025": float(np.quantile(post_i, 0.025)),
-                    "posterior_q0.975": float(np.quantile(post_i, 0.975)),
-                    "ppc_p": float(np.mean(post_i <= y.values[i])),
-                    "pareto_k": float(k[i]),
-                }
-            )
-        loo_rows.append(
-            {
-                "observed": name,
-                "n": len(k),
-                "elpd_loo": float(loo.elpd),
-                "se": float(loo.se),
-                "p_loo": float(loo.p),
-                "pareto_k_over_0.7": int(np.sum(k > 0.7)),
-            }
-        )
+        names = labels.get(name, np.array([f"{name}[{v}]" for v in y[y.dims[0]].values], dtype=object))
+        for index in np.ndindex(y.shape):
+            if not names[index]:
+                continue
+            prior_i, post_i, value = y_prior[index], y_post[index], float(y.values[index])
+            rows.append({
+                "observation": str(names[index]), "observed": value,
+                "prior_q0.025": float(np.quantile(prior_i, 0.025)), "prior_q0.975": float(np.quantile(prior_i, 0.975)),
+                "posterior_q0.025": float(np.quantile(post_i, 0.025)),
+                "posterior_q0.975": float(np.quantile(post_i, 0.975)),
+                "ppc_p": float(np.mean(post_i <= value)), "pareto_k": float(k[index[0]]),
+            })  # fmt: skip
+        loo_rows.append({"observed": name, "n": len(k), "elpd_loo": float(loo.elpd), "se": float(loo.se),
+                         "p_loo": float(loo.p), "pareto_k_over_0.7": int(np.sum(k > 0.7))})  # fmt: skip
     return pd.DataFrame(rows), pd.DataFrame(loo_rows)

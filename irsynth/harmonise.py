@@ -16,6 +16,8 @@ from irsynth.csvfile import LINE
 from irsynth.units import factor_to_canonical
 
 ARM_CLASS_CONTROL = "control"
+# an arm with none of the coded components that receives another treatment (e.g. an oral contraceptive): not a control
+ARM_CLASS_OTHER = "other"
 
 
 def _num(value):
@@ -27,7 +29,8 @@ def flags_of(row) -> set[str]:
 
 
 def arm_class(row) -> str:
-    """The arm's treatment class, e.g. 'MI', 'MI+DCI', 'MET', 'exercise', 'MI+diet', or 'control'.
+    """The arm's treatment class, e.g. 'MI', 'MI+DCI', 'MET', 'exercise', 'MI+diet', 'control', or 'other' (no
+    coded component, but another treatment in `other_tx`: never silently a control).
 
     A dose of 0 means the component is not given; a blank dose means given, dose not stated.
     """
@@ -43,7 +46,9 @@ def arm_class(row) -> str:
     lifestyle = row["lifestyle"]
     if lifestyle not in ("none", "advice") or (lifestyle == "advice" and not row["control_kind"]):
         parts.append(lifestyle)
-    return "+".join(parts) if parts else ARM_CLASS_CONTROL
+    if parts:
+        return "+".join(parts)
+    return ARM_CLASS_OTHER if str(row.get("other_tx") or "").strip() else ARM_CLASS_CONTROL
 
 
 def harmonise_arms(arms: pd.DataFrame, studies: pd.DataFrame, config: dict) -> pd.DataFrame:

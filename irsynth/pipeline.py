@@ -131,59 +131,39 @@ def fit_network(
     print(description.to_string(index=False))
 
 
-def fit_evidence(
-    validated_dir: Path,
-    changes_csv: Path,
-    effects_csv: Path,
-    data_dir: Path,
-    config: dict,
-    out_dir: Path,
-    cache_dir: Path | None = None,
-) -> None:
+def fit_evidence(inputs, outputs, data_dir: Path, config: dict, cache_dir: Path | None = None) -> None:
     """The inositol/lifestyle evidence model: fit, gates, checks, sensitivity refits, decision table, headline.
 
-    With `cache_dir`, each run's last MCMC fit is kept there and updated when the evidence changes
-    (irsynth.updating)."""
+    `inputs` and `outputs` are the rule's named files (Snakemake's, or any object with those attributes). With
+    `cache_dir`, each run's last MCMC fit is kept there and updated when the evidence changes (irsynth.updating)."""
     import json
 
-    from irsynth.evidence import run_evidence_model
+    from irsynth.evidence_run import run_evidence_model
     from irsynth.provenance import write_atomic
 
-    pooled = text_columns(read_result(Path(validated_dir, "pooled.csv")))
-    changes = text_columns(read_result(changes_csv))
-    contrasts = read_effects(effects_csv)
-    studies = text_columns(read_result(Path(validated_dir, "studies.csv")))
+    pooled = text_columns(read_result(inputs.pooled))
+    changes = text_columns(read_result(inputs.changes))
+    contrasts = read_effects(inputs.effects)
+    studies = text_columns(read_result(inputs.studies))
     hashes = stamp(data_dir, config)
-    result = run_evidence_model(pooled, contrasts, changes, config, studies, cache_dir, fit_label=inputs_label(hashes))
+    result = run_evidence_model(pooled, contrasts, changes, studies, config, cache_dir, fit_label=inputs_label(hashes))
 
-    provenance = {**hashes, "seed": config["sampling"]["seed"], "gate_warnings": result["warnings"]}
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result["trace"].to_netcdf(out_dir / "posterior.nc", engine="h5netcdf")
-    for name in (
-        "diagnostics",
-        "components",
-        "regression",
-        "decision",
-        "evidence_set",
-        "checks",
-        "loo",
-        "sensitivity",
-        "cumulative",
-        "forest",
-    ):
-        write_table(result[name], out_dir / f"{name}.csv", provenance)
+    provenance = {**hashes, "seed": config["sampling"]["seed"], "gate_warnings": result.warnings}
+    Path(outputs.posterior).parent.mkdir(parents=True, exist_ok=True)
+    result.trace.to_netcdf(outputs.posterior, engine="h5netcdf")
+    for name, table in result.tables.items():
+        write_table(table, getattr(outputs, name), provenance)
     headline = {
-        "components": json.loads(result["components"].round(6).to_json(orient="records")),
-        "decision": json.loads(result["decision"].round(6).to_json(orient="records")),
-        **{key: result[key] for key in ("individual_sd_log", "longest_trial_weeks", "fit", "fits")},
-        "evidence_set": result["evidence_set"]["label"].tolist(),
+        "components": json.loads(result.tables["components"].round(6).to_json(orient="records")),
+        "decision": json.loads(result.tables["decision"].round(6).to_json(orient="records")),
+        **result.headline,
+        "evidence_set": result.tables["evidence_set"]["label"].tolist(),
         **provenance,
     }
-    write_atomic(out_dir / "headline.json", json.dumps(headline, indent=2, sort_keys=True) + "\n")
-    for message in result["warnings"]:
+    write_atomic(outputs.headline, json.dumps(headline, indent=2, sort_keys=True) + "\n")
+    for message in result.warnings:
         print(f"WARNING (on_gate_failure: warn): {message}")
-    print(result["log"])
+    print(result.log)
 
 
 def report(inputs: dict[str, Path], config: dict, out_html: Path, history_dir: Path, command: str) -> None:

@@ -19,7 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from irsynth import figures
 from irsynth.csvfile import read_effects, read_result, text_columns
 from irsynth.effects import usable_effects
-from irsynth.evidence import prior_sd
+from irsynth.decision import prior_sd
 from irsynth.gates import PASSED
 from irsynth.vocab import label
 
@@ -124,18 +124,10 @@ POOLED_KEY = ("source_id", "outcome", "comparison", "analysis")
 
 
 def pooled_use(pooled: pd.DataFrame, evidence_set: pd.DataFrame) -> list[str]:
-    """For each row of pooled.csv whether the evidence model used it, from its evidence set (evidence_set.csv):
-    'yes', 'no', or 'ambiguous' when the evidence set names the source and outcome only (its label
-    source_id:outcome) and pooled.csv has several rows of them (several comparisons or analyses)."""
+    """For each row of pooled.csv whether the evidence model used it, from its evidence set (evidence_set.csv)."""
     used = evidence_set[evidence_set["kind"] == "pooled"]
-    key = [column for column in POOLED_KEY if column in used.columns]
-    if key:
-        chosen = set(map(tuple, used[key].astype(str).to_numpy()))
-        return ["yes" if tuple(row) in chosen else "no" for row in pooled[key].astype(str).to_numpy()]
-    labels = pooled["source_id"] + ":" + pooled["outcome"]
-    rows_per_label = labels.value_counts()
-    chosen = set(used["label"])
-    return [("ambiguous" if rows_per_label[name] > 1 else "yes") if name in chosen else "no" for name in labels]
+    chosen = set(map(tuple, used[list(POOLED_KEY)].astype(str).to_numpy()))
+    return ["yes" if tuple(row) in chosen else "no" for row in pooled[list(POOLED_KEY)].astype(str).to_numpy()]
 
 
 def diagnostic_rows(diagnostics: dict[str, pd.DataFrame], gates: dict) -> list[dict]:
@@ -146,12 +138,9 @@ def diagnostic_rows(diagnostics: dict[str, pd.DataFrame], gates: dict) -> list[d
         if not len(table):
             rows.append({"model": name, "fitted": False})
             continue
-        if "gate" in table.columns:
-            failures = list(dict.fromkeys(v for v in table["gate"].astype(str) if v != PASSED))
-        elif name == "evidence":  # until the evidence model writes its gate column
-            failures = [] if _passes(table, gates) else ["failed"]
-        else:
+        if "gate" not in table.columns:
             raise ValueError(f"the {name} diagnostics table has no gate column")
+        failures = list(dict.fromkeys(v for v in table["gate"].astype(str) if v != PASSED))
         rows.append(
             {
                 "model": name,
@@ -169,32 +158,18 @@ def diagnostic_rows(diagnostics: dict[str, pd.DataFrame], gates: dict) -> list[d
     return rows
 
 
-def _passes(table: pd.DataFrame, gates: dict) -> bool:
-    """The gates recomputed from the figures (only for a diagnostics table without a gate column)."""
-    return bool(
-        table["r_hat"].max() <= gates["r_hat_max"]
-        and table["ess_bulk"].min() >= gates["ess_min"]
-        and table["ess_tail"].min() >= gates["ess_min"]
-        and table["divergences"].max() <= gates["divergences_max"]
-        and table["bfmi_min"].min() >= gates["bfmi_min"]
-    )
-
-
 def study_table(studies: pd.DataFrame, arms: pd.DataFrame, evidence_set: pd.DataFrame) -> pd.DataFrame:
     """studies.csv with each study's count of arm-level rows and the evidence-model items it contributes."""
-    used = evidence_set["label"]
     studies = studies.copy()
     studies["arm_rows"] = studies["study_id"].map(arms["study_id"].value_counts()).fillna(0).astype(int)
+    items = evidence_set[evidence_set["kind"] != "pooled"]
+
+    def describe(item) -> str:
+        what = label(item.outcome) + (" (control arm)" if item.kind == "control-arm drift" else "")
+        return what if item.used == "yes" else f"{what}: not used on its own, {item.overlap}"
+
     studies["in_model"] = [
-        ", ".join(
-            sorted(
-                {
-                    label(item.split(":", 1)[1]) + (" (control arm)" if "/" in item else "")
-                    for item in used
-                    if item.split(":")[0].split("/")[0] == study
-                }
-            )
-        )
+        ", ".join(sorted({describe(item) for item in items[items["source_id"] == study].itertuples()}))
         for study in studies["study_id"]
     ]
     return studies

@@ -1,163 +1,281 @@
 """The inositol/lifestyle evidence model: additive component effects seen through three kinds of evidence.
 
-Latent effects live on the log ratio-of-means scale (change from baseline), per component c and outcome o
-(o = HOMA-IR, fasting insulin). HOMA-IR = glucose x insulin / 22.5, so on the log scale a component's effect on
-HOMA-IR is its effect on insulin plus its effect on glucose, up to the gap between a mean of products and a
-product of means; this ties the two outcomes together:
+Latent effects live on the log ratio-of-means scale, per design term t (components inositol, metformin, exercise,
+diet, advice; and inositol x lifestyle beyond additivity) and outcome o (HOMA-IR, fasting insulin).
+HOMA-IR = glucose x insulin / 22.5, so a component's effect on log HOMA-IR is its effect on insulin plus its effect
+on glucose, up to the gap between a mean of products and a product of means; this ties the two outcomes:
 
-    d_insulin[c] ~ Normal(0, component_sd)               c in inositol, metformin, exercise, diet, advice
-    d_glucose[c] ~ Normal(0, glucose_sd)
-    d_gap[c]     ~ Normal(0, gap_sd)
-    d[c, HOMA]   = d_insulin[c] + d_glucose[c] + d_gap[c],    d[c, insulin] = d_insulin[c]
-    d_int[o]     ~ Normal(0, interaction_sd)               inositol x lifestyle, beyond additivity
-    Delta_j     = sum_c x[j, c] d[c, o_j]                  effect of comparison j (treatment minus comparator)
+    d_insulin[c] ~ Normal(0, component_sd),  d_glucose[c] ~ Normal(0, glucose_sd),  d_gap[c] ~ Normal(0, gap_sd)
+    d[c, HOMA] = d_insulin[c] + d_glucose[c] + d_gap[c],   d[c, insulin] = d_insulin[c]
+    d_int[o] ~ Normal(0, interaction_sd);   Delta_j[o] = sum_t x[j, t] d[t, o]   (x: treatment minus comparator)
 
-Pooled evidence (a meta-analysis' estimate of the mean effect, on its own scale):
-    est_j ~ Normal(g_j, se_j),  g_j = Delta_j                       (ROM)
-                                     (exp(Delta_j) - 1) / cv[o_j]    (SMD: ratio change over the outcome's CV)
-                                     (exp(Delta_j) - 1) * base[o_j]  (MD, WMD: ratio change times baseline mean)
-    cv[o]   ~ LogNormal(log cv_hat[o], cv_sd_log)      cv_hat: median SD/mean of the usable baseline arms
-    base[o] ~ LogNormal(log base_hat[o], base_sd_log)  base_hat: median baseline mean of the usable arms
+Scale anchors, estimated from the arm-level rows (models.measurement gives the maps that use them):
+    cv[o] ~ LogNormal(log cv_median[o], cv_sd_log),      log(SD/mean)_a ~ Normal(log cv[o_a], s_arm)
+    base[o] ~ LogNormal(log base_median[o], base_sd_log), log(baseline mean)_a ~ Normal(log base[o_a], s_arm)
+    rho[o] ~ Beta(rho_mean k, (1 - rho_mean) k)
+    atanh(rho implied)_a ~ Normal(atanh rho[o_a], sqrt(1/(n_a - 3) + rho_between_sd^2))
+    s_arm = between_arm_sd_log (config: a handful of arms cannot estimate it; each arm is one observation, so the
+    anchors' uncertainty shrinks as arms are added)
+    patient_sd_log[o] = sqrt(log(1 + cv^2) 2 (1 - rho))   (SD of a patient's log change; models.measurement)
 
-Arm-level contrasts (log ratio of change, study s), with meta-regression of the inositol effect on the study's
-centred covariates z_s (log duration / reference, log baseline HOMA-IR / reference; 0 where unknown):
-    y_s ~ Normal(theta_s, se_s),  theta_s ~ Normal(m_s, tau[o_s]),  m_s = Delta_s + x[s, inositol] (beta . z_s),
-    tau[o] ~ HalfNormal(tau_scale),  beta ~ Normal(0, regression_sd)
-The study effects theta_s are integrated out, y_s ~ Normal(m_s, sqrt(se_s^2 + tau^2)), so the model has no
-parameter per study: adding a trial leaves its parameter space unchanged (see irsynth.updating), and the sampler
-meets no funnel. Their posterior is drawn afterwards from the normal conditional (`study_effects`).
-Pooled rows carry no covariates (their trials' durations and baselines are not recorded): they inform the effect
-at the reference covariate values.
+Pooled evidence, one bivariate block per (source, comparison) over the outcomes it reports:
+    est_j ~ MvNormal(g_j, S_j),  g_j[o] = map_j[o](Delta_j[o])     (ROM, MD, SMD of end values or of change scores)
+    S_j[o, o'] = se_j[o] se_j[o'] (1 if o = o' else r) + s_j[o] s_j[o']
+An SMD whose basis the source does not state is a two-point mixture over the bases (P(change) = w), replaced by its
+moments: mean w g_change + (1 - w) g_end, spread s_j = sqrt(w (1 - w)) (g_change - g_end), shared by both
+outcomes (one source, one basis). r is the within-source correlation of the two outcomes' estimates (Riley 2009).
 
-Control-arm drift (log end/baseline of a control arm a: regression to the mean, placebo response), plus the
-effect of background lifestyle advice given to every arm of the trial (advice_a = 1; studies.csv background_advice):
-    c_a ~ Normal(drift[o_a] + beta_advice[o_a] advice_a, sqrt(se_a^2 + sigma_drift^2)),
-    drift[o], beta_advice[o] ~ Normal(0, drift_sd),  sigma_drift ~ HalfNormal(drift_sd)
+Arm-level evidence, one block per trial over its contrasts k (log ratio of change, arms T vs C) and control arms a:
+    y_s ~ MvNormal(m_s, V_s + R_s)
+    m[k] = Delta_k[o_k] + x[k, inositol] (beta . z_s);   m[a] = drift[o_a] + beta_advice[o_a] p_s
+    V_s: sampling covariance of the slots as linear combinations of the arms' log changes (a shared arm enters
+         every contrast it is in; one arm's two outcomes correlate by r)
+    R_s[k, l] = tau[o_k] tau[o_l] r_kl c_kl    (c = 1 same contrast, 1/2 sharing an arm: multi-arm consistency)
+    R_s[a, a'] = sigma_drift^2 r_aa' + p_s (1 - p_s) beta_advice[o_a] beta_advice[o_a']   (same trial's controls)
+    with r_kl = 1 for one outcome and r between outcomes; p_s = 1, 0 or 0.5 when the trial's background advice is
+    unclear (its two-point uncertainty replaced by its moments, as for the basis).
+    tau[o] ~ HalfNormal(tau_scale), beta ~ Normal(0, regression_sd), drift[o], beta_advice[o] ~ Normal(0, drift_sd),
+    sigma_drift ~ HalfNormal(drift_sd)
+Study effects are integrated out, so a new trial adds data but no parameter (irsynth.updating); `study_effects`
+draws the contrasts' effects afterwards from their conditional normal. Padding slots have mean 0, observation 0
+and variance 1/(2 pi), so they add exactly 0 to the log likelihood. A left-out observation gets variance 1e12.
 
-Each likelihood term is present only when that kind of evidence exists. Every data value (designs, indices,
-observations, cv_hat, base_hat) and the prior scales in SENSITIVITY_PRIORS are `pm.Data`: one compiled model serves
-simulation checks, leave-one-out (a left-out observation gets a standard error of 1e6) and prior-sensitivity
-refits, and the compiled graph does not depend on the data, so a re-fit after a trial is added finds it in the
-compile cache.
+Each likelihood term is present only when that kind of evidence exists. Every data value and the prior scales in
+SENSITIVITY_PRIORS are `pm.Data`: one compiled model serves every refit and simulation, and the compiled graph does
+not depend on the data.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-COMPONENTS = ("inositol", "metformin", "exercise", "diet", "advice")
-OUTCOMES = ("homa_ir", "fasting_insulin")
-# prior scales held in pm.Data, so that prior-sensitivity refits re-use the compiled model
-SENSITIVITY_PRIORS = ("component_sd", "glucose_sd", "interaction_sd", "tau_scale", "drift_sd", "regression_sd")
-COVARIATES = ("log_duration", "log_baseline_homa_ir")
-MEASURE_CODES = {"ROM": 0, "SMD": 1, "MD": 2, "WMD": 2}
+from models import measurement
+from models.evidence_data import (
+    COMPONENTS,
+    CONTRAST,
+    CONTROL,
+    COVARIATES,
+    LEFT_OUT_VAR,
+    OUTCOMES,
+    PAD,
+    TERMS,
+    EvidenceData,
+)
+
+# prior scales and data-level settings held in pm.Data, so that sensitivity refits re-use the compiled model
+SENSITIVITY_PRIORS = (
+    "component_sd",
+    "glucose_sd",
+    "interaction_sd",
+    "tau_scale",
+    "drift_sd",
+    "regression_sd",
+    "rho_mean",
+    "rho_concentration",
+)
+PAD_VAR = 1 / (2 * np.pi)
 
 
-@dataclass
-class EvidenceData:
-    """Design and observations of the evidence model, one array per evidence kind."""
-
-    outcomes: list[str]
-    pooled_labels: list[str]
-    pooled_x: np.ndarray  # (n_pooled, n_components)
-    pooled_outcome: np.ndarray  # (n_pooled,) index into outcomes
-    pooled_measure: np.ndarray  # (n_pooled,) MEASURE_CODES
-    pooled_est: np.ndarray
-    pooled_se: np.ndarray
-    pooled_flags: list[str]
-    pooled_comparisons: list[str]
-    arm_labels: list[str]
-    arm_comparisons: list[str]
-    arm_x: np.ndarray
-    arm_outcome: np.ndarray
-    arm_y: np.ndarray
-    arm_se: np.ndarray
-    arm_covariates: np.ndarray  # (n_contrasts, len(COVARIATES)), centred; 0 where unknown
-    drift_labels: list[str]
-    drift_outcome: np.ndarray
-    drift_y: np.ndarray
-    drift_se: np.ndarray
-    drift_advice: np.ndarray  # 1 where the trial gave background lifestyle advice to every arm
-    cv_hat: np.ndarray  # (n_outcomes,)
-    base_hat: np.ndarray  # (n_outcomes,)
+def block_normal_logp(value, mean, cov, k: int):
+    """Log density of independent multivariate-normal blocks (..., k): a Cholesky factorisation and forward
+    substitution unrolled over the k slots, so that the graph is elementwise over blocks (fast to compile and to
+    differentiate for the few slots a trial has)."""
+    r = value - mean
+    chol = [[None] * k for _ in range(k)]
+    z, log_det, quad = [None] * k, 0.0, 0.0
+    for i in range(k):
+        for j in range(i + 1):
+            s = cov[..., i, j] - sum((chol[i][m] * chol[j][m] for m in range(j)), 0.0)
+            chol[i][j] = pt.sqrt(s) if i == j else s / chol[j][j]
+        z[i] = (r[..., i] - sum((chol[i][m] * z[m] for m in range(i)), 0.0)) / chol[i][i]
+        log_det = log_det + pt.log(chol[i][i])
+        quad = quad + z[i] ** 2
+    return -0.5 * quad - log_det - 0.5 * k * np.log(2 * np.pi)
 
 
-def build_evidence_model(data: EvidenceData, priors: dict) -> pm.Model:
+def _block_normal_random(mean, cov, rng=None, size=None):
+    shape = (*size, mean.shape[-1]) if size else mean.shape
+    noise = rng.standard_normal(shape)
+    return mean + (np.linalg.cholesky(cov) @ noise[..., None])[..., 0]
+
+
+def _block_normal(name: str, mean, cov, observed, dims):
+    """Observed independent multivariate-normal blocks (see block_normal_logp)."""
+    mean.name, cov.name = f"{name}_mean_vector", f"{name}_cov"
+    k = int(observed.get_value().shape[-1])
+    return pm.CustomDist(
+        name,
+        mean,
+        cov,
+        logp=lambda value, m, c: block_normal_logp(value, m, c, k),
+        random=_block_normal_random,
+        signature="(k),(k,k)->(k)",
+        observed=observed,
+        dims=dims,
+    )
+
+
+def _block_cov(sd_outer, corr, spread, present, left_out):
+    """Covariance of padded blocks: sd_outer x corr plus spread, zero outside present slots, padding 1/(2 pi)."""
+    mask = present[..., :, None] * present[..., None, :]
+    eye = pt.eye(present.shape[-1])
+    return mask * (sd_outer * corr + spread) + eye * ((1 - present) * PAD_VAR + left_out * LEFT_OUT_VAR)[..., None, :]
+
+
+def build_evidence_model(data: EvidenceData, priors: dict, outcome_correlation: float) -> pm.Model:
     if tuple(data.outcomes) != OUTCOMES:
         raise ValueError(f"the evidence model's outcomes are {OUTCOMES}, got {data.outcomes}")
+    anchors = priors["anchors"]
     coords = {
         "component": list(COMPONENTS),
+        "term": list(TERMS),
         "outcome": data.outcomes,
         "pooled": data.pooled_labels,
-        "contrast": data.arm_labels,
-        "control_arm": data.drift_labels,
+        "study": data.arm_study,
+        "slot": list(range(data.arm_kind.shape[1])),
         "covariate": list(COVARIATES),
     }
     with pm.Model(coords=coords) as model:
         scale = {name: pm.Data(name, float(priors[name])) for name in SENSITIVITY_PRIORS}
+        r = pm.Data("outcome_correlation", float(outcome_correlation))
         d_insulin = pm.Normal("d_insulin", 0.0, scale["component_sd"], dims="component")
         d_glucose = pm.Normal("d_glucose", 0.0, scale["glucose_sd"], dims="component")
         d_gap = pm.Normal("d_gap", 0.0, priors["gap_sd"], dims="component")
         d = pm.Deterministic(
             "d", pt.stack([d_insulin + d_glucose + d_gap, d_insulin], axis=1), dims=("component", "outcome")
         )
-        pm.Normal("d_int", 0.0, scale["interaction_sd"], dims="outcome")
-        cv_hat = pm.Data("cv_hat", data.cv_hat, dims="outcome")
-        base_hat = pm.Data("base_hat", data.base_hat, dims="outcome")
-        cv = pm.LogNormal("cv", pt.log(cv_hat), priors["cv_sd_log"], dims="outcome")
-        base = pm.LogNormal("base", pt.log(base_hat), priors["base_sd_log"], dims="outcome")
+        d_int = pm.Normal("d_int", 0.0, scale["interaction_sd"], dims="outcome")
+        effects = pt.concatenate([d, d_int[None, :]], axis=0)  # (term, outcome)
         drift = pm.Normal("drift", 0.0, scale["drift_sd"], dims="outcome")
         beta_advice = pm.Normal("beta_advice", 0.0, scale["drift_sd"], dims="outcome")
         beta = pm.Normal("beta", 0.0, scale["regression_sd"], dims="covariate")
 
-        if len(data.pooled_labels):
-            x = pm.Data("pooled_x", data.pooled_x, dims=("pooled", "component"))
-            o = pm.Data("pooled_outcome", data.pooled_outcome, dims="pooled")
-            delta = (x * d.T[o]).sum(axis=1)
-            ratio = pt.exp(delta) - 1
-            measure = pm.Data("pooled_measure", data.pooled_measure, dims="pooled")
-            predicted = pt.switch(
-                pt.eq(measure, 0), delta, pt.switch(pt.eq(measure, 1), ratio / cv[o], ratio * base[o])
+        cv = pm.LogNormal(
+            "cv", np.log([anchors["cv_median"][o] for o in OUTCOMES]), anchors["cv_sd_log"], dims="outcome"
+        )
+        base = pm.LogNormal(
+            "base", np.log([anchors["base_median"][o] for o in OUTCOMES]), anchors["base_sd_log"], dims="outcome"
+        )
+        k = scale["rho_concentration"]
+        rho = pm.Beta("rho", scale["rho_mean"] * k, (1 - scale["rho_mean"]) * k, dims="outcome")
+        pm.Deterministic("patient_sd_log", measurement.patient_sd_log(cv, rho, xp=pt), dims="outcome")
+        _anchor_terms(data, anchors, cv, base, rho)
+
+        if len(data.pooled_source):
+            x = pm.Data("pooled_x", data.pooled_x, dims=("pooled", "term"))
+            delta = pm.Deterministic("pooled_effect", x @ effects, dims=("pooled", "outcome"))
+            measure = pm.Data("pooled_measure", data.pooled_measure, dims=("pooled", "outcome"))
+            w = pm.Data("pooled_change_weight", data.pooled_change_weight, dims="pooled")[:, None]
+            g_change = measurement.smd_change(delta, drift, cv, rho, xp=pt)
+            g_end = measurement.smd_end(delta, cv, xp=pt)
+            g_md = measurement.mean_difference(delta, drift, base, xp=pt)
+            g_smd = w * g_change + (1 - w) * g_end
+            present = pm.Data("pooled_present", data.pooled_present, dims=("pooled", "outcome"))
+            mean = present * pt.switch(pt.eq(measure, 0), delta, pt.switch(pt.eq(measure, 1), g_smd, g_md))
+            spread = pt.switch(pt.eq(measure, 1), pt.sqrt(w * (1 - w)) * (g_change - g_end), 0.0)
+            se = pm.Data("pooled_se", data.pooled_se, dims=("pooled", "outcome"))
+            n_out = len(OUTCOMES)
+            corr = pt.switch(pt.eq(pt.arange(n_out)[:, None], pt.arange(n_out)[None, :]), 1.0, r)
+            left_out = pm.Data("pooled_left_out", data.pooled_left_out, dims="pooled")
+            cov = _block_cov(
+                se[:, :, None] * se[:, None, :],
+                corr,
+                spread[:, :, None] * spread[:, None, :],
+                present,
+                left_out[:, None] * present,
             )
-            pm.Deterministic("pooled_effect", delta, dims="pooled")
-            se = pm.Data("pooled_se", data.pooled_se, dims="pooled")
-            est = pm.Data("pooled_est", data.pooled_est, dims="pooled")
-            pm.Normal("pooled_obs", predicted, se, observed=est, dims="pooled")
+            pm.Deterministic("pooled_mean", mean, dims=("pooled", "outcome"))
+            est = pm.Data("pooled_est", data.pooled_est, dims=("pooled", "outcome"))
+            _block_normal("pooled_obs", mean, cov, est, ("pooled", "outcome"))
 
-        if len(data.arm_labels):
-            tau = pm.HalfNormal("tau", scale["tau_scale"], dims="outcome")
-            x = pm.Data("arm_x", data.arm_x, dims=("contrast", "component"))
-            o = pm.Data("arm_outcome", data.arm_outcome, dims="contrast")
-            z = pm.Data("arm_covariates", data.arm_covariates, dims=("contrast", "covariate"))
-            modifier = x[:, COMPONENTS.index("inositol")] * (z * beta).sum(axis=1)
-            mean = pm.Deterministic("arm_mean", (x * d.T[o]).sum(axis=1) + modifier, dims="contrast")
-            se = pm.Data("arm_se", data.arm_se, dims="contrast")
-            y = pm.Data("arm_y", data.arm_y, dims="contrast")
-            pm.Normal("arm_obs", mean, pt.sqrt(se**2 + tau[o] ** 2), observed=y, dims="contrast")
-
-        if len(data.drift_labels):
-            sigma_drift = pm.HalfNormal("sigma_drift", scale["drift_sd"])
-            o = pm.Data("drift_outcome", data.drift_outcome, dims="control_arm")
-            se = pm.Data("drift_se", data.drift_se, dims="control_arm")
-            y = pm.Data("drift_y", data.drift_y, dims="control_arm")
-            advice = pm.Data("drift_advice", data.drift_advice, dims="control_arm")
-            mean = drift[o] + beta_advice[o] * advice
-            pm.Normal("drift_obs", mean, pt.sqrt(se**2 + sigma_drift**2), observed=y, dims="control_arm")
+        if len(data.arm_study):
+            mean, cov, _ = arm_moments(data, effects, drift, beta_advice, beta, r, scale["tau_scale"], scale["drift_sd"])
+            pm.Deterministic("arm_mean", mean, dims=("study", "slot"))
+            y = pm.Data("arm_y", data.arm_y, dims=("study", "slot"))
+            _block_normal("arm_obs", mean, cov, y, ("study", "slot"))
     return model
 
 
-def study_effects(trace, data: EvidenceData, seed: int) -> np.ndarray:
-    """Posterior draws (draws x contrasts) of the study effects theta_s, from their normal conditional given the
-    other parameters: theta_s | m_s, tau, y_s ~ Normal(m_s + B_s (y_s - m_s), sqrt(B_s se_s^2)), B_s = tau^2 / (tau^2 + se_s^2).
-    """
+def arm_moments(data, effects, drift, beta_advice, beta, r, tau_scale, drift_sd):
+    """Mean, covariance and random-effect covariance of the contrast slots, of every arm-level block (S, K[, K])."""
+    tau = pm.HalfNormal("tau", tau_scale, dims="outcome")
+    sigma_drift = pm.HalfNormal("sigma_drift", drift_sd)
+    x = pm.Data("arm_x", data.arm_x, dims=("study", "slot", "term"))
+    o = pm.Data("arm_outcome", data.arm_outcome, dims=("study", "slot"))
+    kind = pm.Data("arm_kind", data.arm_kind, dims=("study", "slot"))
+    z = pm.Data("arm_covariates", data.arm_covariates, dims=("study", "slot", "covariate"))
+    advice = pm.Data("arm_advice", data.arm_advice, dims=("study", "slot"))
+    contrast = (x * effects.T[o]).sum(axis=-1) + x[..., TERMS.index("inositol")] * (z * beta).sum(axis=-1)
+    control = drift[o] + beta_advice[o] * advice
+    mean = pt.switch(pt.eq(kind, CONTRAST), contrast, pt.switch(pt.eq(kind, CONTROL), control, 0.0))
+    corr = pt.switch(pt.eq(o[..., :, None], o[..., None, :]), 1.0, r)
+    re_contrast = pm.Data("arm_re_contrast", data.arm_re_contrast, dims=("study", "slot", "slot2"))
+    re_control = pm.Data("arm_re_control", data.arm_re_control, dims=("study", "slot", "slot2"))
+    t = tau[o]
+    b = beta_advice[o] * pt.sqrt(advice * (1 - advice))
+    re = t[..., :, None] * t[..., None, :] * corr * re_contrast
+    re.name = "arm_re"
+    control_re = sigma_drift**2 * corr * re_control + b[..., :, None] * b[..., None, :] * re_control
+    sampling = pm.Data("arm_cov_sampling", data.arm_cov_sampling, dims=("study", "slot", "slot2")) + r * pm.Data(
+        "arm_cov_cross", data.arm_cov_cross, dims=("study", "slot", "slot2")
+    )
+    present = pt.neq(kind, PAD)
+    left_out = pm.Data("arm_left_out", data.arm_left_out, dims=("study", "slot"))
+    cov = _block_cov(1.0, 1.0, sampling + re + control_re, present, left_out * present)
+    return mean, cov, re
+
+
+def _anchor_terms(data: EvidenceData, anchors: dict, cv, base, rho) -> None:
+    """Each arm's log(SD/mean), log baseline mean and implied baseline-end correlation, observed."""
+    spread = anchors["between_arm_sd_log"]
+    for name, value, y in (("cv", cv, data.cv_y), ("base", base, data.base_y)):
+        if len(y):
+            o = pm.Data(f"{name}_outcome", getattr(data, f"{name}_outcome"))
+            out = pm.Data(f"{name}_left_out", np.zeros(len(y)))
+            sd = pt.sqrt(spread**2 + out * LEFT_OUT_VAR)
+            pm.Normal(f"{name}_obs", pt.log(value[o]), sd, observed=pm.Data(f"{name}_y", y))
+    if len(data.rho_y):
+        o = pm.Data("rho_outcome", data.rho_outcome)
+        out = pm.Data("rho_left_out", np.zeros(len(data.rho_y)))
+        se = pm.Data("rho_se", data.rho_se)
+        sd = pt.sqrt(se**2 + anchors["rho_between_sd"] ** 2 + out * LEFT_OUT_VAR)
+        pm.Normal("rho_obs", pt.arctanh(rho[o]), sd, observed=pm.Data("rho_y", data.rho_y))
+
+
+def study_effects(trace, data: EvidenceData, model: pm.Model, seed: int, max_draws: int = 2000) -> np.ndarray:
+    """Posterior draws (draws x S x K, NaN outside contrast slots) of the contrasts' study effects theta = m + u,
+    u | y ~ Normal(R V^-1 (y - m), R - R V^-1 R) within each trial's block (V: the block's marginal covariance,
+    R: its random effects), at up to `max_draws` posterior draws."""
     post = trace.posterior
     n = post.sizes["chain"] * post.sizes["draw"]
-    mean = post["arm_mean"].values.reshape(n, -1)
-    tau2 = post["tau"].values.reshape(n, -1)[:, data.arm_outcome] ** 2
-    shrink = tau2 / (tau2 + data.arm_se**2)
-    noise = np.random.default_rng(seed).standard_normal(mean.shape)
-    return mean + shrink * (data.arm_y - mean) + np.sqrt(shrink) * data.arm_se * noise
+    take = np.sort(np.random.default_rng(seed).choice(n, size=min(n, max_draws), replace=False))
+    rng = np.random.default_rng(seed + 1)
+    moments, free = _arm_block_moments(model)
+    draws = [post[name].values.reshape(n, *post[name].shape[2:])[take] for name in free]
+    out = np.full((len(take), *data.arm_y.shape), np.nan)
+    for i in range(len(take)):
+        mean, cov, re = moments(*(values[i] for values in draws))
+        gain = np.linalg.solve(cov, re).transpose(0, 2, 1)  # R V^-1 (V and R symmetric)
+        cond_mean = mean + np.einsum("skl,sl->sk", gain, data.arm_y - mean)
+        cond_cov = re - gain @ re + 1e-12 * np.eye(re.shape[-1])
+        noise = np.linalg.cholesky(cond_cov) @ rng.standard_normal((*data.arm_y.shape, 1))
+        out[i] = cond_mean + noise[..., 0]
+    return np.where(data.arm_kind == CONTRAST, out, np.nan)
+
+
+def _arm_block_moments(model: pm.Model):
+    """A compiled function (free variables on their own scale) -> mean, covariance and random-effect covariance of
+    the arm-level blocks, read off the likelihood's graph; and the free variables' names in argument order."""
+    import pytensor
+    from pytensor.graph.basic import ancestors
+    from pymc.model.transform.conditioning import remove_value_transforms
+
+    plain = remove_value_transforms(model)
+    named = {v.name: v for v in ancestors([plain["arm_obs"]]) if v.name}
+    mean, cov, re = named["arm_obs_mean_vector"], named["arm_obs_cov"], named["arm_re"]
+    free = [rv.name for rv in model.free_RVs]
+    values = [plain.rvs_to_values[plain[name]] for name in free]
+    outputs = plain.replace_rvs_by_values([mean, cov, re])
+    return pytensor.function(values, outputs, on_unused_input="ignore"), free

@@ -12,7 +12,7 @@ from conftest import ROOT, edit_row, find_row, read_rows, write_rows
 
 from irsynth.addition import add_evidence
 from irsynth.cli import main as cli_main
-from irsynth.evidence import OverlapError
+from irsynth.evidence_set import OverlapError
 from irsynth.problems import DataError
 from irsynth.validate import load_evidence
 

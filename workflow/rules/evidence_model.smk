@@ -36,6 +36,7 @@ rule fit_evidence:
             caption="../report/cumulative.rst",
             category="Inositol/lifestyle evidence model",
         ),
+        anchors="results/models/evidence/anchors.csv",
         headline="results/models/evidence/headline.json",
     log:
         "results/logs/fit_evidence.log",
