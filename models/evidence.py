@@ -117,11 +117,11 @@ def _block_normal(name: str, mean, cov, observed, dims):
     )
 
 
-def _block_cov(sd_outer, corr, spread, present, left_out):
-    """Covariance of padded blocks: sd_outer x corr plus spread, zero outside present slots, padding 1/(2 pi)."""
+def _block_cov(core, present, left_out):
+    """Covariance of padded blocks: `core` within present slots, 1/(2 pi) on padding, 1e12 added where left out."""
     mask = present[..., :, None] * present[..., None, :]
     eye = pt.eye(present.shape[-1])
-    return mask * (sd_outer * corr + spread) + eye * ((1 - present) * PAD_VAR + left_out * LEFT_OUT_VAR)[..., None, :]
+    return mask * core + eye * ((1 - present) * PAD_VAR + left_out * LEFT_OUT_VAR)[..., None, :]
 
 
 def build_evidence_model(data: EvidenceData, priors: dict, outcome_correlation: float) -> pm.Model:
@@ -179,13 +179,8 @@ def build_evidence_model(data: EvidenceData, priors: dict, outcome_correlation: 
             n_out = len(OUTCOMES)
             corr = pt.switch(pt.eq(pt.arange(n_out)[:, None], pt.arange(n_out)[None, :]), 1.0, r)
             left_out = pm.Data("pooled_left_out", data.pooled_left_out, dims="pooled")
-            cov = _block_cov(
-                se[:, :, None] * se[:, None, :],
-                corr,
-                spread[:, :, None] * spread[:, None, :],
-                present,
-                left_out[:, None] * present,
-            )
+            core = se[:, :, None] * se[:, None, :] * corr + spread[:, :, None] * spread[:, None, :]
+            cov = _block_cov(core, present, left_out[:, None] * present)
             pm.Deterministic("pooled_mean", mean, dims=("pooled", "outcome"))
             est = pm.Data("pooled_est", data.pooled_est, dims=("pooled", "outcome"))
             _block_normal("pooled_obs", mean, cov, est, ("pooled", "outcome"))
@@ -223,7 +218,7 @@ def arm_moments(data, effects, drift, beta_advice, beta, r, tau_scale, drift_sd)
     )
     present = pt.neq(kind, PAD)
     left_out = pm.Data("arm_left_out", data.arm_left_out, dims=("study", "slot"))
-    cov = _block_cov(1.0, 1.0, sampling + re + control_re, present, left_out * present)
+    cov = _block_cov(sampling + re + control_re, present, left_out * present)
     return mean, cov, re
 
 
