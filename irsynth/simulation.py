@@ -76,7 +76,7 @@ class Population:
     log_mean: tuple[float, float] = (math.log(5.0) - 0.5 * math.log(1.01), math.log(15.0) - 0.5 * math.log(1.25))
     log_sd: tuple[float, float] = (math.sqrt(math.log(1.01)), math.sqrt(math.log(1.25)))  # CV 10%, 50%
     corr_log: float = 0.3  # corr(log G, log I) between patients
-    rho: tuple[float, float] = (0.7, 0.6)  # within-patient corr(log baseline, log end)
+    rho: tuple[float, float] = (0.75, 0.7)  # within-patient corr(log baseline, log end)
     trial_mean_sd: tuple[float, float] = (0.03, 0.15)  # between-trial SD of the log baseline means
     drift_mean: tuple[float, float] = (0.0, 0.0)  # control-arm log change (glucose, insulin)
     drift_sd: tuple[float, float] = (0.01, 0.05)  # its between-trial SD
@@ -386,9 +386,9 @@ def simulate(scenario: Scenario, seed: int, replication: int = 0) -> Replication
         draws = [simulate_trial(rng, f"P{i + 1}T{j + 1:02d}", spec.trial, pop, effects) for j in range(spec.k)]
         bases[spec.source_id] = _basis(spec, replication)
         pooled_rows_ += pooled_rows(spec, draws, bases[spec.source_id])
+        studies += [study_row(d.study_id, sum(d.n.values())) for d in draws]
         if scenario.overlap and i == 0:
             arm_rows_ += arm_rows(draws[0], rng, rng.random() < scenario.report_change_p)
-            studies.append(study_row(draws[0].study_id, sum(draws[0].n.values())))
     for j, spec in enumerate(scenario.arm_trials):
         draw = simulate_trial(rng, f"A{j + 1:02d}", spec, pop, effects)
         arm_rows_ += arm_rows(draw, rng, rng.random() < scenario.report_change_p)
