@@ -279,7 +279,9 @@ class PooledSpec:
 
 def pooled_rows(spec: PooledSpec, draws: list[TrialDraw], basis: str) -> list[dict]:
     """pooled.csv rows (HOMA-IR and fasting insulin, same trials) of one meta-analysis, rounded as printed."""
-    rows, decimals = [], 3 if spec.measure == "SMD" else 2
+    if spec.measure == "ROM" and basis != "post":
+        raise ValueError("a ROM is pooled on end values (a change score can be negative)")
+    rows, decimals = [], 2 if spec.measure == "MD" else 3
     ids = ";".join(d.study_id for d in draws)
     for outcome in OUTCOMES:
         effects = [trial_effect(d, outcome, basis, spec.measure) for d in draws]
@@ -290,7 +292,7 @@ def pooled_rows(spec: PooledSpec, draws: list[TrialDraw], basis: str) -> list[di
             intervention=spec.trial.arms[1].key, comparator=spec.trial.arms[0].key, population=PLACEHOLDER,
             outcome=outcome, measure=spec.measure, analysis=spec.analysis_label, estimate=round(fit.estimate, decimals),
             ci_low=round(fit.ci_low, decimals), ci_high=round(fit.ci_high, decimals), k_studies=float(len(draws)),
-            unit="" if spec.measure == "SMD" or outcome == "homa_ir" else "uIU/mL", included_studies=ids,
+            unit="uIU/mL" if spec.measure == "MD" and outcome == "fasting_insulin" else "", included_studies=ids,
             source_url=PLACEHOLDER_URL, source_locator=PLACEHOLDER, quote=PLACEHOLDER,
             notes=f"{spec.method}, {basis}", included_study_ids=ids if spec.list_included else "",
         )  # fmt: skip
@@ -350,6 +352,11 @@ SCENARIOS = {
     "unknown_basis": Scenario(
         "pooled SMD printed with analysis 'unknown': end values in even replications, change scores in odd ones",
         (_inositol_ma(measure="SMD", basis="alternate", analysis_label="unknown"),),
+        OTHER_TRIALS,
+    ),
+    "rom_end": Scenario(
+        "positive control: pooled log ratio of end means (ROM, the model's own scale), plus arm-level trials",
+        (_inositol_ma(measure="ROM", basis="post", analysis_label="post"),),
         OTHER_TRIALS,
     ),
     "overlap": Scenario(
@@ -427,10 +434,13 @@ def population_moments(pop: Population, shift: np.ndarray, outcome: str) -> dict
 
 
 def expected_effect(pop: Population, treat_shift, control_shift, outcome: str, basis: str, measure: str) -> float:
-    """Population value (n -> infinity, no heterogeneity) of a trial's SMD or MD on end values or change scores."""
+    """Population value (n -> infinity, no heterogeneity) of a trial's SMD or MD on end values or change scores, or
+    its ROM of end values."""
     key = "end" if basis == "post" else "change"
     t = population_moments(pop, np.asarray(treat_shift), outcome)[key]
     c = population_moments(pop, np.asarray(control_shift), outcome)[key]
+    if measure == "ROM":
+        return math.log(t[0] / c[0])
     difference = t[0] - c[0]
     return difference if measure == "MD" else difference / math.sqrt((t[1] ** 2 + c[1] ** 2) / 2)
 

@@ -67,7 +67,9 @@ def test_population_moments_match_a_large_arm(outcome):
         assert values.std() == pytest.approx(moments[key][1], rel=0.03)
 
 
-@pytest.mark.parametrize("measure, basis", [("SMD", "post"), ("SMD", "change"), ("MD", "post"), ("MD", "change")])
+@pytest.mark.parametrize(
+    "measure, basis", [("SMD", "post"), ("SMD", "change"), ("MD", "post"), ("MD", "change"), ("ROM", "post")]
+)
 def test_pooled_estimate_at_large_n_equals_its_analytic_expectation(measure, basis):
     spec = sim.PooledSpec("MA", "inositol_vs_control", sim.TrialSpec((sim.PLACEBO, sim.INOSITOL), n_range=BIG), k=3)
     spec = dataclasses.replace(spec, measure=measure, basis=basis)
