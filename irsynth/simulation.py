@@ -386,7 +386,8 @@ def _basis(spec: PooledSpec, replication: int) -> str:
 
 def simulate(scenario: Scenario, seed: int, replication: int = 0) -> Replication:
     """Tables (arms, pooled, studies) and truth of one replication of `scenario`."""
-    rng = np.random.default_rng([seed, replication])
+    # separate streams: the arm-level trials of a replication are the same in every scenario (common random numbers)
+    rng, arm_rng = np.random.default_rng([seed, replication, 0]), np.random.default_rng([seed, replication, 1])
     pop, effects = scenario.population, scenario.effects
     arm_rows_, pooled_rows_, studies, bases = [], [], [], {}
     for i, spec in enumerate(scenario.pooled):
@@ -397,8 +398,8 @@ def simulate(scenario: Scenario, seed: int, replication: int = 0) -> Replication
         if scenario.overlap and i == 0:
             arm_rows_ += arm_rows(draws[0], rng, rng.random() < scenario.report_change_p)
     for j, spec in enumerate(scenario.arm_trials):
-        draw = simulate_trial(rng, f"A{j + 1:02d}", spec, pop, effects)
-        arm_rows_ += arm_rows(draw, rng, rng.random() < scenario.report_change_p)
+        draw = simulate_trial(arm_rng, f"A{j + 1:02d}", spec, pop, effects)
+        arm_rows_ += arm_rows(draw, arm_rng, arm_rng.random() < scenario.report_change_p)
         studies.append(study_row(draw.study_id, sum(draw.n.values())))
     arms = pd.DataFrame(arm_rows_, columns=ARM_COLUMNS)
     arms["_line"] = np.arange(2, len(arms) + 2)
