@@ -158,3 +158,13 @@ def test_the_evidence_model_recovers_the_truth_from_published_summaries(name, co
     table = sim.run_scenario(name, 100, sim.fit_current_model, seed=2026, config=config)
     failing = table[(table["p_coverage"] <= 0.01) | (table["bias_over_sd"].abs() >= 0.1)]
     assert failing.empty, failing.to_string()
+
+
+def test_both_outcomes_of_one_meta_analysis_share_their_errors():
+    """HOMA-IR and fasting insulin pooled from the same trials: their errors are almost perfectly correlated."""
+    errors = []
+    for r in range(40):
+        rep = sim.simulate(sim.SCENARIOS["rom_end"], 11, r)
+        pooled = rep.pooled.set_index("outcome")["estimate"]
+        errors.append([pooled[o] - rep.truth[("inositol", o)] for o in sim.OUTCOMES])
+    assert np.corrcoef(np.array(errors).T)[0, 1] > 0.9
