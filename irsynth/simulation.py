@@ -33,6 +33,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -473,7 +474,7 @@ def run_scenario(name: str, replications: int, fit, seed: int = 2026, config: di
     (component, outcome) -> 1-D posterior draws on the log ratio scale) and score every informed effect."""
     from irsynth.config import load_config
 
-    config = config or load_config("config/config.yaml")
+    config = config or load_config(Path(__file__).resolve().parent.parent / "config" / "config.yaml")
     scenario = SCENARIOS[name]
     scores, started = {key: [] for key in scenario.informed()}, time.perf_counter()
     for r in range(replications):
