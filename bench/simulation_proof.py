@@ -50,7 +50,7 @@ def render(out: Path, names: list[str]) -> None:
 def main(replications: int, out: Path, names: list[str]) -> None:
     config = load_config("config/config.yaml")
     for done, name in enumerate(names, 1):
-        table = sim.run_scenario(name, replications, sim.fit_current_model, seed=2026, config=config)
+        table = sim.run_scenario(name, replications, sim.fit_evidence_model, seed=2026, config=config)
         table.to_csv(csv_path(out, name), index=False)
         render(out, names[:done])
         print(name, verdict(table), flush=True)

@@ -30,6 +30,7 @@ and 95% CI rounded, for HOMA-IR and fasting insulin from the same trials.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -61,10 +62,12 @@ POOLED_COLUMNS = [
     "source_id", "authors", "year", "journal", "comparison", "intervention", "comparator", "population", "outcome",
     "measure", "analysis", "estimate", "ci_low", "ci_high", "p_value", "k_studies", "n_participants", "unit",
     "included_studies", "source_url", "source_locator", "quote", "notes", "included_study_ids", "flags",
+    "included_study_ids_quote", "included_study_ids_source", "included_studies_complete",
 ]  # fmt: skip
 STUDY_COLUMNS = [
     "study_id", "authors", "year", "title", "journal", "doi", "pmid", "country", "design", "randomised", "blinding",
-    "population", "n_randomised", "lifestyle_background", "background_advice", "dropouts", "notes", "source_url",
+    "population", "n_randomised", "lifestyle_background", "background_advice", "background_advice_quote", "dropouts",
+    "notes", "source_url",
     "coi",
 ]  # fmt: skip
 
@@ -247,7 +250,8 @@ def study_row(study_id: str, n_randomised: int) -> dict:
     row = dict.fromkeys(STUDY_COLUMNS, "")
     row.update(
         study_id=study_id, authors=PLACEHOLDER, year=2020.0, design="randomised, parallel", randomised="yes",
-        population=PLACEHOLDER, n_randomised=str(n_randomised), background_advice="no", source_url=PLACEHOLDER_URL,
+        population=PLACEHOLDER, n_randomised=str(n_randomised), background_advice="no", background_advice_quote=PLACEHOLDER,
+        source_url=PLACEHOLDER_URL,
     )  # fmt: skip
     return row
 
@@ -296,6 +300,9 @@ def pooled_rows(spec: PooledSpec, draws: list[TrialDraw], basis: str) -> list[di
             unit="uIU/mL" if spec.measure == "MD" and outcome == "fasting_insulin" else "", included_studies=ids,
             source_url=PLACEHOLDER_URL, source_locator=PLACEHOLDER, quote=PLACEHOLDER,
             notes=f"{spec.method}, {basis}", included_study_ids=ids if spec.list_included else "",
+            included_study_ids_quote=PLACEHOLDER if spec.list_included else "",
+            included_study_ids_source=PLACEHOLDER_URL if spec.list_included else "",
+            included_studies_complete="yes" if spec.list_included else "",
         )  # fmt: skip
         rows.append(row)
     return rows
@@ -494,10 +501,6 @@ def run_scenario(name: str, replications: int, fit, seed: int = 2026, config: di
 
 # ---------------------------------------------------------------------------------------------------- today's fit
 FIT_SAMPLING = {"sampler": "nutpie", "draws": 500, "tune": 500, "chains": 4, "cores": 2, "target_accept": 0.95}
-DATA_FIELDS = (
-    "pooled_x", "pooled_outcome", "pooled_measure", "pooled_est", "pooled_se", "arm_x", "arm_outcome", "arm_y",
-    "arm_se", "arm_covariates", "drift_outcome", "drift_y", "drift_se", "drift_advice", "cv_hat", "base_hat",
-)  # fmt: skip
 _SAMPLERS: dict = {}
 
 
@@ -511,48 +514,54 @@ def evidence_config(tables: Replication, config: dict) -> dict:
     return config
 
 
-def current_evidence_data(tables: Replication, config: dict):
-    """Today's code path from tables to EvidenceData: harmonise -> arm_changes -> contrasts -> evidence_data."""
+def simulated_evidence_data(tables: Replication, config: dict):
+    """The pipeline's code path from tables to EvidenceData: harmonise -> arm_changes -> contrasts -> evidence_data."""
     from irsynth.effects import contrasts
-    from irsynth.evidence import evidence_data
+    from irsynth.evidence_set import evidence_data
     from irsynth.harmonise import arm_changes, harmonise_arms
 
     config = evidence_config(tables, config)
     changes = arm_changes(harmonise_arms(tables.arms, tables.studies, config), config)
-    return evidence_data(tables.pooled, contrasts(changes, config), changes, config, tables.studies)
+    return evidence_data(tables.pooled, contrasts(changes, config), changes, tables.studies, config)
 
 
-def _sampler(data, priors: dict, sampling: dict):
+def _model_data(data) -> dict[str, np.ndarray]:
+    """Every pm.Data value of the evidence model for `data` (the primary analysis' masks included)."""
+    values = {f.name: getattr(data, f.name) for f in dataclasses.fields(data)}
+    values = {k: v for k, v in values.items() if isinstance(v, np.ndarray)}
+    return values | data.left_out()
+
+
+def _sampler(data, evidence_settings: dict, sampling: dict):
     """A compiled evidence model for data of this shape (compiled once, re-used with new pm.Data values)."""
     from irsynth.fitting import Sampler
     from models.evidence import build_evidence_model
 
-    key = (tuple(data.pooled_labels), tuple(data.arm_labels), tuple(data.drift_labels), tuple(sorted(priors.items())))
+    shapes = tuple((k, np.shape(v)) for k, v in sorted(_model_data(data).items()))
+    key = (shapes, repr(evidence_settings["priors"]), evidence_settings["outcome_correlation"])
     if key not in _SAMPLERS:
-        _SAMPLERS[key] = Sampler(build_evidence_model(data, priors), sampling, var_names=None)
+        model = build_evidence_model(data, evidence_settings["priors"], evidence_settings["outcome_correlation"])
+        _SAMPLERS[key] = Sampler(model, sampling, var_names=[rv.name for rv in model.free_RVs])
     return _SAMPLERS[key]
 
 
-def fit_current_model(tables: Replication, config: dict, seed: int | None = None) -> dict:
-    """Fit today's evidence model to simulated tables: posterior draws of d per (component, outcome)."""
-    data = current_evidence_data(tables, config)
+def fit_evidence_model(tables: Replication, config: dict, seed: int | None = None) -> dict:
+    """Fit the pipeline's evidence model to simulated tables: posterior draws of d per (component, outcome)."""
+    data = simulated_evidence_data(tables, config)
     sampling = {**FIT_SAMPLING, "low_rank_mass_matrix": config["sampling"].get("low_rank_mass_matrix", False)}
-    sampler = _sampler(data, config["evidence_model"]["priors"], sampling)
-    values = {name: getattr(data, name) for name in DATA_FIELDS if _has_data(sampler.model, name)}
+    sampler = _sampler(data, config["evidence_model"], sampling)
+    values = {k: v for k, v in _model_data(data).items() if k in sampler.model.named_vars}
     trace = sampler.sample(seed=config["sampling"]["seed"] if seed is None else seed, **values)
-    d = trace.posterior["d"]
+    d_insulin, d_glucose, d_gap = (trace.posterior[n] for n in ("d_insulin", "d_glucose", "d_gap"))
+    homa = d_insulin + d_glucose + d_gap
     return {
-        (str(c), str(o)): d.sel(component=c, outcome=o).values.ravel()
-        for c in d.component.values
-        for o in d.outcome.values
+        (str(c), o): values.sel(component=c).values.ravel()
+        for c in d_insulin.component.values
+        for o, values in (("homa_ir", homa), ("fasting_insulin", d_insulin))
     }
 
 
-def _has_data(model, name: str) -> bool:
-    return name in model.named_vars
-
-
 __all__ = [
-    "SCENARIOS", "Effects", "Population", "Replication", "Scenario", "expected_effect", "fit_current_model",
+    "SCENARIOS", "Effects", "Population", "Replication", "Scenario", "expected_effect", "fit_evidence_model",
     "population_moments", "run_scenario", "simulate", "true_log_ratios",
 ]  # fmt: skip

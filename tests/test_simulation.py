@@ -147,7 +147,7 @@ def test_harness_scores_coverage_and_bias_of_each_informed_effect(config):
 
 
 def test_smoke_run_of_todays_model_on_one_scenario(config):
-    table = sim.run_scenario("smd_change", 2, sim.fit_current_model, seed=3, config=config)
+    table = sim.run_scenario("smd_change", 2, sim.fit_evidence_model, seed=3, config=config)
     assert np.isfinite(table[["mean_bias", "mean_posterior_sd"]].to_numpy()).all()
     assert (table["mean_posterior_sd"] < 0.5).all()  # the evidence informs every scored effect
 
@@ -155,7 +155,7 @@ def test_smoke_run_of_todays_model_on_one_scenario(config):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(sim.SCENARIOS))
 def test_the_evidence_model_recovers_the_truth_from_published_summaries(name, config):
-    table = sim.run_scenario(name, 100, sim.fit_current_model, seed=2026, config=config)
+    table = sim.run_scenario(name, 100, sim.fit_evidence_model, seed=2026, config=config)
     failing = table[(table["p_coverage"] <= 0.01) | (table["bias_over_sd"].abs() >= 0.1)]
     assert failing.empty, failing.to_string()
 
