@@ -122,7 +122,9 @@ def headline_quantities(trace, decision: dict, regression: dict, ranges: dict, s
         "p_inositol_reduces": float(np.mean(inositol < 0)),
         **ratio_quantiles("inositol_vs_metformin", versus),
         **ratio_quantiles("lifestyle", lifestyle),
-        f"p_patient_below_{decision['cutoff']:g}_inositol_alone": float(alone[f"p_patient_below_{decision['cutoff']:g}"]),
+        f"p_patient_below_{decision['cutoff']:g}_inositol_alone": float(
+            alone[f"p_patient_below_{decision['cutoff']:g}"]
+        ),
     }
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from irsynth import decision as dl
-from irsynth.gates import gate_verdict
 from irsynth.evidence_set import evidence_data, evidence_table, select_pooled
+from irsynth.gates import gate_verdict
 from irsynth.refits import cumulative_runs, evidence_years, items_used, sensitivity_runs
 from models.evidence_data import CONTRAST, EvidenceData
 
@@ -134,7 +134,10 @@ def _observation_labels(data: EvidenceData) -> dict[str, np.ndarray]:
         dtype=object,
     )  # fmt: skip
     arms = np.array(
-        [[f"{study}: {label}" if label else "" for label in row] for study, row in zip(data.arm_study, data.arm_slot_label)],
+        [
+            [f"{study}: {label}" if label else "" for label in row]
+            for study, row in zip(data.arm_study, data.arm_slot_label)
+        ],
         dtype=object,
     )
     return {"pooled_obs": pooled, "arm_obs": arms}

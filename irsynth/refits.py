@@ -38,8 +38,11 @@ def sensitivity_runs(data: EvidenceData, config: dict) -> list[tuple[str, str, d
     possible = np.array([[str(s).startswith("possible") for s in row] for row in data.arm_overlap], bool)
     if possible.any():
         primary_pooled = settings["overlap"]["primary"] == "pooled"
-        name = "trials possibly inside a pooled source also counted on their own" if primary_pooled else (
-            "trials possibly inside a pooled source counted only there")
+        name = (
+            "trials possibly inside a pooled source also counted on their own"
+            if primary_pooled
+            else ("trials possibly inside a pooled source counted only there")
+        )
         arms = np.where(possible, 0.0 if primary_pooled else 1.0, data.arm_left_out)
         runs.append(("overlap", name, {"arm_left_out": arms}))
     for flag in settings["sensitivity_exclude_flags"]:

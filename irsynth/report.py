@@ -18,8 +18,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from irsynth import figures
 from irsynth.csvfile import read_effects, read_result, text_columns
-from irsynth.effects import usable_effects
 from irsynth.decision import prior_sd
+from irsynth.effects import usable_effects
 from irsynth.gates import PASSED
 from irsynth.vocab import label
 

@@ -186,7 +186,9 @@ def build_evidence_model(data: EvidenceData, priors: dict, outcome_correlation: 
             _block_normal("pooled_obs", mean, cov, est, ("pooled", "outcome"))
 
         if len(data.arm_study):
-            mean, cov, _ = arm_moments(data, effects, drift, beta_advice, beta, r, scale["tau_scale"], scale["drift_sd"])
+            mean, cov, _ = arm_moments(
+                data, effects, drift, beta_advice, beta, r, scale["tau_scale"], scale["drift_sd"]
+            )
             pm.Deterministic("arm_mean", mean, dims=("study", "slot"))
             y = pm.Data("arm_y", data.arm_y, dims=("study", "slot"))
             _block_normal("arm_obs", mean, cov, y, ("study", "slot"))
@@ -248,7 +250,7 @@ def study_effects(trace, data: EvidenceData, model: pm.Model, seed: int, max_dra
     take = np.sort(np.random.default_rng(seed).choice(n, size=min(n, max_draws), replace=False))
     rng = np.random.default_rng(seed + 1)
     moments, free = _arm_block_moments(model)
-    draws = [post[name].values.reshape(n, *post[name].shape[2:])[take] for name in free]
+    draws = [free[name](post[name].values.reshape(n, *post[name].shape[2:])[take]) for name in free]
     out = np.full((len(take), *data.arm_y.shape), np.nan)
     for i in range(len(take)):
         mean, cov, re = moments(*(values[i] for values in draws))
@@ -261,16 +263,21 @@ def study_effects(trace, data: EvidenceData, model: pm.Model, seed: int, max_dra
 
 
 def _arm_block_moments(model: pm.Model):
-    """A compiled function (free variables on their own scale) -> mean, covariance and random-effect covariance of
-    the arm-level blocks, read off the likelihood's graph; and the free variables' names in argument order."""
+    """A compiled function (free variables, on the sampler's unconstrained scale) -> mean, covariance and random-effect
+    covariance of the arm-level blocks, read off the likelihood's graph; and per free variable (in argument order)
+    the map from its constrained draws to that scale."""
     import pytensor
     from pytensor.graph.basic import ancestors
-    from pymc.model.transform.conditioning import remove_value_transforms
 
-    plain = remove_value_transforms(model)
-    named = {v.name: v for v in ancestors([plain["arm_obs"]]) if v.name}
-    mean, cov, re = named["arm_obs_mean_vector"], named["arm_obs_cov"], named["arm_re"]
-    free = [rv.name for rv in model.free_RVs]
-    values = [plain.rvs_to_values[plain[name]] for name in free]
-    outputs = plain.replace_rvs_by_values([mean, cov, re])
-    return pytensor.function(values, outputs, on_unused_input="ignore"), free
+    named = {v.name: v for v in ancestors([model["arm_obs"]]) if v.name}
+    outputs = model.replace_rvs_by_values([named[n] for n in ("arm_obs_mean_vector", "arm_obs_cov", "arm_re")])
+    values = [model.rvs_to_values[rv] for rv in model.free_RVs]
+    fn = pytensor.function(values, outputs, on_unused_input="ignore")
+
+    def to_value(rv):
+        transform = model.rvs_to_transforms.get(rv)
+        if transform is None:
+            return lambda x: x
+        return lambda x: transform.forward(pt.as_tensor(x), *rv.owner.inputs).eval()
+
+    return fn, {rv.name: to_value(rv) for rv in model.free_RVs}

@@ -87,10 +87,14 @@ class EvidenceData:
         pooled = self.pooled_left_out if pooled is None else np.maximum(self.pooled_left_out, pooled)
         arms = self.arm_left_out if arms is None else np.maximum(self.arm_left_out, arms)
         gone = set(studies)
-        arms = np.maximum(arms, np.array([[s in gone] * arms.shape[1] for s in self.arm_study], float).reshape(arms.shape))
+        arms = np.maximum(
+            arms, np.array([[s in gone] * arms.shape[1] for s in self.arm_study], float).reshape(arms.shape)
+        )
         return {
             "pooled_left_out": pooled.astype(float),
             "arm_left_out": arms.astype(float),
-            **{f"{kind}_left_out": np.array([s in gone for s in getattr(self, f"{kind}_study")], float)
-               for kind in ("cv", "base", "rho")},
+            **{
+                f"{kind}_left_out": np.array([s in gone for s in getattr(self, f"{kind}_study")], float)
+                for kind in ("cv", "base", "rho")
+            },
         }

@@ -33,7 +33,6 @@ def test_block_likelihood_is_the_multivariate_normal_and_padding_adds_nothing(k)
     assert got == pytest.approx(expected, rel=1e-10)
 
 
-
 def _gaussian_posterior(model, point, names):
     """Exact mean and covariance of the (Gaussian) conditional posterior of the named Normal parameters at the
     other parameters' values in `point`: one Newton step from `point` (the log density is quadratic in them)."""

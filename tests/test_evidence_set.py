@@ -127,7 +127,9 @@ def test_bundled_evidence_data(bundled, config):
     # Vizza 2016: its contrast and its control arm share the control arm: covariance -var(control)
     s = data.arm_study.index("Vizza2016")
     k_contrast, k_control = (int(np.flatnonzero(data.arm_kind[s] == kind)[0]) for kind in (CONTRAST, CONTROL))
-    assert data.arm_cov_sampling[s, k_contrast, k_control] == pytest.approx(-data.arm_cov_sampling[s, k_control, k_control])
+    assert data.arm_cov_sampling[s, k_contrast, k_control] == pytest.approx(
+        -data.arm_cov_sampling[s, k_control, k_control]
+    )
     # the scale anchors are arm-level observations: every arm's SD/mean at both times, known-unit baselines
     assert len(data.cv_y) == 12 and len(data.base_y) == 4
 
