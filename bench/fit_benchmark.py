@@ -113,20 +113,24 @@ def main() -> None:
 
     results = ROOT / "results"
     if (results / "models/evidence/posterior.nc").exists():
-        from irsynth import evidence
-        from irsynth.pipeline import read_effects
+        from irsynth.csvfile import read_effects
+        from irsynth.evidence_set import evidence_data
         from models.evidence import build_evidence_model
 
         config = load_config(ROOT / "config/config.yaml")
         read = lambda p: pd.read_csv(results / p, keep_default_na=False, na_values=[""])  # noqa: E731
         contrasts = read_effects(results / "effects/contrasts.csv")
-        data = evidence.evidence_data(
-            read("validated/pooled.csv"), contrasts, read("harmonised/arm_changes.csv"), config
+        data = evidence_data(
+            read("validated/pooled.csv"),
+            contrasts,
+            read("harmonised/arm_changes.csv"),
+            read("validated/studies.csv"),
+            config,
         )
+        settings = config["evidence_model"]
         start = time.perf_counter()
-        fitter = Sampler(
-            build_evidence_model(data, config["evidence_model"]["priors"]), {**SETTINGS, "sampler": "nutpie"}
-        )
+        model = build_evidence_model(data, settings["priors"], settings["outcome_correlation"])
+        fitter = Sampler(model, {**SETTINGS, "sampler": "nutpie"})
         compiled = time.perf_counter()
         fitter.sample(seed=1)
         sampled = time.perf_counter()

@@ -120,9 +120,9 @@ def check_gates(
         for kind in ("ess_bulk", "ess_tail"):
             value = getattr(row, kind)
             if not value >= gates["ess_min"]:
-                failures.append(
-                    f"{model_name}: {kind.replace('_', ' ')} ESS of {row.parameter} is {value:.0f} (gate >= {gates['ess_min']})"
-                )
+                name = kind.replace("_", " ")
+                gate = gates["ess_min"]
+                failures.append(f"{model_name}: {name} ESS of {row.parameter} is {value:.0f} (gate >= {gate})")
     if per_fit["divergences"] > gates["divergences_max"]:
         failures.append(
             f"{model_name}: {per_fit['divergences']} divergent transitions (gate <= {gates['divergences_max']})"

@@ -250,8 +250,8 @@ def study_row(study_id: str, n_randomised: int) -> dict:
     row = dict.fromkeys(STUDY_COLUMNS, "")
     row.update(
         study_id=study_id, authors=PLACEHOLDER, year=2020.0, design="randomised, parallel", randomised="yes",
-        population=PLACEHOLDER, n_randomised=str(n_randomised), background_advice="no", background_advice_quote=PLACEHOLDER,
-        source_url=PLACEHOLDER_URL,
+        population=PLACEHOLDER, n_randomised=str(n_randomised), background_advice="no",
+        background_advice_quote=PLACEHOLDER, source_url=PLACEHOLDER_URL,
     )  # fmt: skip
     return row
 

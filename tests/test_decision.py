@@ -20,7 +20,6 @@ def _trace(d_homa: np.ndarray, drift=0.0, tau=0.0, sigma_drift=0.0, patient_sd=0
     n = len(d_homa)
     d = np.zeros((1, n, len(COMPONENTS), 2))
     d[0, :, :, 0] = d_homa.reshape(n, -1)
-    full = {"chain": 1, "draw": n}
 
     def const(value, *dims):
         shape = (1, n, *[{"outcome": 2, "covariate": len(COVARIATES)}[x] for x in dims])

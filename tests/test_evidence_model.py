@@ -77,7 +77,7 @@ def test_one_sources_two_outcomes_enter_jointly_with_their_correlation(config, r
 
 def test_the_correlation_changes_the_answer(config):
     """The test above can fail: the HOMA-IR effect's posterior variance differs between r = 0 and r = 0.8."""
-    se, est = np.array([0.12, 0.15]), np.array([-0.30, -0.25])
+    se = np.array([0.12, 0.15])
     x = np.array([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
     priors = config["evidence_model"]["priors"]
     prior = np.diag(1 / np.array([priors["component_sd"], priors["glucose_sd"], priors["gap_sd"]]) ** 2)

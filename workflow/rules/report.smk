@@ -11,6 +11,7 @@ rule report:
         loo=rules.fit_evidence.output.loo,
         checks=rules.fit_evidence.output.checks,
         evidence_set=rules.fit_evidence.output.evidence_set,
+        anchors=rules.fit_evidence.output.anchors,
         evidence_diagnostics=rules.fit_evidence.output.diagnostics,
         pairwise_diagnostics=rules.fit_pairwise.output.diagnostics,
         network=rules.fit_network.output.network,
