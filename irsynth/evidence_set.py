@@ -38,6 +38,8 @@ CLASS_COMPONENTS = {
 BASIS_CHANGE_WEIGHT = {"change": 1.0, "post": 0.0}
 ADVICE_PROBABILITY = {"yes": 1.0, "no": 0.0, "unclear": 0.5}
 LISTED, POSSIBLE, NONE = "listed", "possible", "none"
+# an arm's n where it is not reported: its log CV gets no small-sample correction
+UNKNOWN_N = 1e6
 
 
 class OverlapError(ValueError):
@@ -295,21 +297,23 @@ def _anchors(changes: pd.DataFrame, outcomes: list[str]) -> dict:
     """Scale-anchor observations: each arm's log(SD/mean) at baseline and end, log baseline mean (known units),
     and Fisher z of its implied baseline-end correlation (arms reporting baseline, end and change SDs)."""
     o = changes["outcome"].map({name: i for i, name in enumerate(outcomes)})
+    n = pd.to_numeric(changes["n"], errors="coerce")
     cv_rows = []
     for time in ("baseline", "end"):
         ok = changes[f"{time}_mean"].gt(0) & changes[f"{time}_sd"].gt(0)
         part = changes[ok]
         cv_rows.append(pd.DataFrame({
-            "y": np.log(part[f"{time}_sd"] / part[f"{time}_mean"]), "o": o[ok], "study": part["study_id"],
+            "y": np.log(part[f"{time}_sd"] / part[f"{time}_mean"]), "o": o[ok], "n": n[ok].fillna(UNKNOWN_N),
+            "study": part["study_id"],
             "arm": part["study_id"] + "/" + part["arm"],
         }))  # fmt: skip
     cv = pd.concat(cv_rows)
     base_ok = changes["baseline_mean"].gt(0) & changes["unit_known"].astype(bool)
-    n = pd.to_numeric(changes["n"], errors="coerce")
     rho_ok = changes["rho_implied"].notna() & n.gt(3) & changes["rho_implied"].abs().lt(1)
     return {
         "cv_y": cv["y"].to_numpy(float),
         "cv_outcome": cv["o"].to_numpy(int),
+        "cv_n": cv["n"].to_numpy(float),
         "cv_study": cv["study"].tolist(),
         "base_y": np.log(changes.loc[base_ok, "baseline_mean"]).to_numpy(float),
         "base_outcome": o[base_ok].to_numpy(int),

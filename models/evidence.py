@@ -10,10 +10,11 @@ on glucose, up to the gap between a mean of products and a product of means; thi
     d_int[o] ~ Normal(0, interaction_sd);   Delta_j[o] = sum_t x[j, t] d[t, o]   (x: treatment minus comparator)
 
 Scale anchors, estimated from the arm-level rows (models.measurement gives the maps that use them):
-    cv[o] ~ LogNormal(log cv_median[o], cv_sd_log),      log(SD/mean)_a ~ Normal(log cv[o_a], s_arm)
+    cv[o] ~ LogNormal(log cv_median[o], cv_sd_log),      log(SD/mean)_a ~ Normal(E[log CV_a | cv[o_a], n_a], s_arm)
     base[o] ~ LogNormal(log base_median[o], base_sd_log), log(baseline mean)_a ~ Normal(log base[o_a], s_arm)
     rho[o] ~ Beta(rho_mean k, (1 - rho_mean) k)
     atanh(rho implied)_a ~ Normal(atanh rho[o_a], sqrt(1/(n_a - 3) + rho_between_sd^2))
+    E[log CV | cv, n]: the small-sample bias of a log-normal arm's log(SD/mean) (expected_log_cv)
     s_arm = between_arm_sd_log (config: a handful of arms cannot estimate it; each arm is one observation, so the
     anchors' uncertainty shrinks as arms are added)
     patient_sd_log[o] = sqrt(log(1 + cv^2) 2 (1 - rho))   (SD of a patient's log change; models.measurement)
@@ -224,15 +225,29 @@ def arm_moments(data, effects, drift, beta_advice, beta, r, tau_scale, drift_sd)
     return mean, cov, re
 
 
+def expected_log_cv(cv, n, xp=np):
+    """E[log(s / mean)] of an arm of n log-normal values with coefficient of variation cv (delta method): the sample
+    SD and mean of skewed values give a log CV biased low by about (2 / (n - 1) + kurtosis / n) / 4 - cv^2 / (2 n),
+    5% at n = 30 and cv = 0.5."""
+    s2 = xp.log1p(cv**2)
+    kurtosis = xp.exp(4 * s2) + 2 * xp.exp(3 * s2) + 3 * xp.exp(2 * s2) - 6
+    return xp.log(cv) - (2 / (n - 1) + kurtosis / n) / 4 + cv**2 / (2 * n)
+
+
 def _anchor_terms(data: EvidenceData, anchors: dict, cv, base, rho) -> None:
     """Each arm's log(SD/mean), log baseline mean and implied baseline-end correlation, observed."""
     spread = anchors["between_arm_sd_log"]
-    for name, value, y in (("cv", cv, data.cv_y), ("base", base, data.base_y)):
-        if len(y):
-            o = pm.Data(f"{name}_outcome", getattr(data, f"{name}_outcome"))
-            out = pm.Data(f"{name}_left_out", np.zeros(len(y)))
-            sd = pt.sqrt(spread**2 + out * LEFT_OUT_VAR)
-            pm.Normal(f"{name}_obs", pt.log(value[o]), sd, observed=pm.Data(f"{name}_y", y))
+    if len(data.cv_y):
+        o = pm.Data("cv_outcome", data.cv_outcome)
+        n = pm.Data("cv_n", data.cv_n)
+        out = pm.Data("cv_left_out", np.zeros(len(data.cv_y)))
+        sd = pt.sqrt(spread**2 + out * LEFT_OUT_VAR)
+        pm.Normal("cv_obs", expected_log_cv(cv[o], n, xp=pt), sd, observed=pm.Data("cv_y", data.cv_y))
+    if len(data.base_y):
+        o = pm.Data("base_outcome", data.base_outcome)
+        out = pm.Data("base_left_out", np.zeros(len(data.base_y)))
+        sd = pt.sqrt(spread**2 + out * LEFT_OUT_VAR)
+        pm.Normal("base_obs", pt.log(base[o]), sd, observed=pm.Data("base_y", data.base_y))
     if len(data.rho_y):
         o = pm.Data("rho_outcome", data.rho_outcome)
         out = pm.Data("rho_left_out", np.zeros(len(data.rho_y)))

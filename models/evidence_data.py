@@ -59,6 +59,7 @@ class EvidenceData:
     arm_left_out: np.ndarray  # (S, K)
     cv_y: np.ndarray
     cv_outcome: np.ndarray
+    cv_n: np.ndarray  # the arm's n (large where not reported: no small-sample correction)
     cv_study: list[str]
     base_y: np.ndarray
     base_outcome: np.ndarray

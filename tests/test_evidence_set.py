@@ -146,3 +146,12 @@ def test_sensitivity_runs_cover_every_choice(bundled, config):
     assert without_vizza["arm_left_out"][s].min() == 1.0
     # its scale anchors go too (CV and baseline of its arms)
     assert without_vizza["cv_left_out"].sum() == sum(study == "Vizza2016" for study in bundled.cv_study) > 0
+
+
+def test_an_arm_with_another_treatment_is_not_a_control():
+    from irsynth.harmonise import arm_class
+
+    row = {"mi_mg_day": 0, "dci_mg_day": 0, "metformin_mg_day": 0, "lifestyle": "none", "control_kind": ""}
+    assert arm_class({**row, "other_tx": ""}) == "control"
+    assert arm_class({**row, "other_tx": "ethinylestradiol/cyproterone"}) == "other"
+    assert arm_class({**row, "mi_mg_day": 2000, "other_tx": "supervised"}) == "MI"
