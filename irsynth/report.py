@@ -71,6 +71,7 @@ def build_report(
     values = read_result(inputs["arm_values"])
     contrasts = read_effects(inputs["contrasts"])
     evidence_set = text_columns(read_result(inputs["evidence_set"]))
+    anchors = text_columns(read_result(inputs["anchors"]))
     pooled["used"] = pooled_use(pooled, evidence_set)
 
     cutoff = config["decision"]["cutoff"]
@@ -112,7 +113,8 @@ def build_report(
         command=command,
         regression=read_result(inputs["regression"]),
         evidence_set=evidence_set,
-        anchors=read_result(inputs["anchors"]),
+        anchors=anchors,
+        patient_sd=anchors.set_index(["quantity", "outcome"]).loc[("patient_sd_log", "homa_ir")],
         network=read_result(inputs["network"]),
         node_split=read_result(inputs["node_split"]),
         loo=read_result(inputs["loo"]),
