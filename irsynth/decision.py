@@ -88,7 +88,7 @@ def decision_table(trace, profiles: list[dict], cutoffs: list[float], regression
                     reason
                     for reason, flag in (
                         (f"longer than the longest trial ({ranges['longest_weeks']:g} weeks)", beyond_duration),
-                        (f"baseline HOMA-IR outside the trials' {low:g}-{high:g}", outside_baseline),
+                        (f"baseline HOMA-IR outside the arm-level trials' {low:g}-{high:g}", outside_baseline),
                     )
                     if flag
                 ),
@@ -195,6 +195,6 @@ def scale_anchors(trace, data) -> pd.DataFrame:
             draws = _draws(trace, name, outcome=outcome)
             q = central_interval(draws)
             rows.append({"quantity": name, "outcome": str(outcome), "median": q.median, "q0.025": q.low,
-                         "q0.975": q.high, "from_arms": "; ".join(data.anchor_arms.get(arms, []))
+                         "q0.975": q.high, "from_arms": "; ".join(data.anchor_arms.get(arms, {}).get(str(outcome), []))
                          + ("; and rho" if name == "patient_sd_log" else "")})  # fmt: skip
     return pd.DataFrame(rows)

@@ -309,6 +309,7 @@ def _anchors(changes: pd.DataFrame, outcomes: list[str]) -> dict:
         }))  # fmt: skip
     cv = pd.concat(cv_rows)
     base_ok = changes["baseline_mean"].gt(0) & changes["unit_known"].astype(bool)
+    arm_key = changes["study_id"] + "/" + changes["arm"]
     rho_ok = changes["rho_implied"].notna() & n.gt(3) & changes["rho_implied"].abs().lt(1)
     return {
         "cv_y": cv["y"].to_numpy(float),
@@ -323,11 +324,15 @@ def _anchors(changes: pd.DataFrame, outcomes: list[str]) -> dict:
         "rho_outcome": o[rho_ok].to_numpy(int),
         "rho_study": changes.loc[rho_ok, "study_id"].tolist(),
         "anchor_arms": {
-            "cv": sorted(set(cv["arm"])),
-            "base": sorted(set(changes.loc[base_ok, "study_id"] + "/" + changes.loc[base_ok, "arm"])),
-            "rho": sorted(set(changes.loc[rho_ok, "study_id"] + "/" + changes.loc[rho_ok, "arm"])),
+            "cv": _arms_by_outcome(cv["arm"], cv["o"], outcomes),
+            "base": _arms_by_outcome(arm_key[base_ok], o[base_ok], outcomes),
+            "rho": _arms_by_outcome(arm_key[rho_ok], o[rho_ok], outcomes),
         },
     }
+
+
+def _arms_by_outcome(arms: pd.Series, outcome: pd.Series, outcomes: list[str]) -> dict[str, list[str]]:
+    return {name: sorted(set(arms[outcome == i])) for i, name in enumerate(outcomes)}
 
 
 def evidence_table(data: EvidenceData, correlation: float) -> pd.DataFrame:

@@ -68,7 +68,7 @@ class EvidenceData:
     rho_se: np.ndarray
     rho_outcome: np.ndarray
     rho_study: list[str]
-    anchor_arms: dict = field(default_factory=dict)  # per anchor kind: the arms it rests on, for the report
+    anchor_arms: dict = field(default_factory=dict)  # per anchor kind and outcome: the arms it rests on
 
     @property
     def pooled_labels(self) -> list[str]:
