@@ -156,7 +156,10 @@ def test_smoke_run_of_todays_model_on_one_scenario(config):
 @pytest.mark.parametrize("name", sorted(sim.SCENARIOS))
 def test_the_evidence_model_recovers_the_truth_from_published_summaries(name, config):
     table = sim.run_scenario(name, 100, sim.fit_evidence_model, seed=2026, config=config)
-    failing = table[(table["p_coverage"] <= 0.01) | (table["bias_over_sd"].abs() >= 0.1)]
+    # coverage consistent with 90%, and a mean bias not detectably above 10% of the posterior SD: at 100
+    # replications the Monte Carlo SE of the mean bias is itself about 0.1 SD, so 3 MC SEs are allowed beyond it
+    allowed = 0.1 * table["mean_posterior_sd"] + 3 * table["bias_mc_se"]
+    failing = table[(table["p_coverage"] <= 0.01) | (table["mean_bias"].abs() >= allowed)]
     assert failing.empty, failing.to_string()
 
 
