@@ -225,13 +225,20 @@ def arm_moments(data, effects, drift, beta_advice, beta, r, tau_scale, drift_sd)
     return mean, cov, re
 
 
+# the delta-method correction of an arm's log CV is evaluated at CV <= KURTOSIS_CV_CAP and n >= MIN_CORRECTION_N:
+# beyond them it is unreliable, and it made the expectation fall again as CV grows, so that two CVs explained one arm
+# (a bimodal posterior, seen after adding a trial); within them E[log CV] rises with cv
+KURTOSIS_CV_CAP, MIN_CORRECTION_N = 0.7, 10
+
+
 def expected_log_cv(cv, n, xp=np):
     """E[log(s / mean)] of an arm of n log-normal values with coefficient of variation cv (delta method): the sample
     SD and mean of skewed values give a log CV biased low by about (2 / (n - 1) + kurtosis / n) / 4 - cv^2 / (2 n),
-    5% at n = 30 and cv = 0.5."""
-    s2 = xp.log1p(cv**2)
+    5% at n = 30 and cv = 0.5 (cv and n bounded as above, so that the expectation increases with cv)."""
+    c, n = xp.minimum(cv, KURTOSIS_CV_CAP), xp.maximum(n, MIN_CORRECTION_N)
+    s2 = xp.log1p(c**2)
     kurtosis = xp.exp(4 * s2) + 2 * xp.exp(3 * s2) + 3 * xp.exp(2 * s2) - 6
-    return xp.log(cv) - (2 / (n - 1) + kurtosis / n) / 4 + cv**2 / (2 * n)
+    return xp.log(cv) - (2 / (n - 1) + kurtosis / n) / 4 + c**2 / (2 * n)
 
 
 def _anchor_terms(data: EvidenceData, anchors: dict, cv, base, rho) -> None:

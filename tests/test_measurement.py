@@ -72,3 +72,12 @@ def test_the_small_sample_bias_of_an_arms_log_cv(n, cv):
     observed = np.mean(np.log(x.std(1, ddof=1) / x.mean(1)))
     bias = observed - np.log(cv)
     assert abs(expected_log_cv(cv, n) - observed) < 0.4 * abs(bias)
+
+
+@pytest.mark.parametrize("n", [4, 10, 15, 30, 1e6])
+def test_an_arms_expected_log_cv_rises_with_the_cv(n):
+    """One observed CV must point to one CV: a non-monotone expectation made the posterior bimodal."""
+    from models.evidence import expected_log_cv
+
+    cv = np.linspace(0.05, 3.0, 3000)
+    assert np.all(np.diff(expected_log_cv(cv, n)) > 0)

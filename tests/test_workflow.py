@@ -108,7 +108,12 @@ def test_same_inputs_and_seed_give_identical_summaries(workspace):
     amplifies: see README, Reproducibility)."""
     folder = workspace / "results/models/evidence"
     outputs = []
-    for stored_fits, fits in ((False, "22 MCMC fits (0"), (False, "22 MCMC fits (0"), (True, "22 MCMC fits (22")):
+    runs = sum(len(pd.read_csv(folder / f"{name}.csv")) for name in ("sensitivity", "cumulative"))
+    for stored_fits, fits in (
+        (False, f"{runs} MCMC fits (0"),
+        (False, f"{runs} MCMC fits (0"),
+        (True, f"{runs} MCMC fits ({runs}"),
+    ):
         if not stored_fits:
             shutil.rmtree(workspace / "results/cache/evidence")
         run = snakemake(workspace, "--forcerun", "fit_evidence")
@@ -117,7 +122,7 @@ def test_same_inputs_and_seed_give_identical_summaries(workspace):
             f"fits: {fits} stored fits re-used unchanged)" in (workspace / "results/logs/fit_evidence.log").read_text()
         )
         outputs.append({p.name: p.read_bytes() for p in sorted(folder.glob("*.csv")) + [folder / "headline.json"]})
-    assert len(outputs[0]) == 11 and outputs[0] == outputs[1] == outputs[2]
+    assert len(outputs[0]) == 12 and outputs[0] == outputs[1] == outputs[2]
     html = (workspace / "results/report/report.html").read_text()
     assert "same data and config (differences below are Monte Carlo noise only)" in html
     assert len(list((workspace / "results/history").glob("*.json"))) >= 3
