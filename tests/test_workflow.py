@@ -397,7 +397,7 @@ def test_the_report_says_what_changed_since_the_last_run(living):
     work = living[0]
     html = (work / "results/report/report.html").read_text()
     assert 'id="changes"' in html and "data changed; same config" in html
-    assert "Synthetic2026:homa_ir" in html.split('id="changes"')[1].split("</ul>")[0]
+    assert "Synthetic2026: " in html.split('id="changes"')[1].split("</ul>")[0]
     assert "Trials added to the data: Synthetic2026" in html
     entries = sorted((work / "results/history").glob("*.json"))
     previous, current = (json.loads(e.read_text()) for e in entries[-2:])
@@ -408,10 +408,7 @@ def test_the_report_says_what_changed_since_the_last_run(living):
     )
     assert f"{shift:+.3f}" in html
     assert (
-        (work / "results/models/evidence/cumulative.csv")
-        .read_text()
-        .splitlines()[-1]
-        .startswith("2026,Synthetic2026:homa_ir")
+        (work / "results/models/evidence/cumulative.csv").read_text().splitlines()[-1].startswith("2026,Synthetic2026")
     )
 
 
