@@ -5,18 +5,21 @@
     irsynth effects DATA_DIR OUT_DIR [--config FILE]
 
 DATA_DIR holds arms.csv, pooled.csv and studies.csv in the schema of data/README.md. Problems are printed one
-per line (file, line, column, value, reason) and the exit status is 1; nothing is written then.
+per line (file, line, column, value, reason) and the exit status is 1; nothing is written then. Any other failure is
+one line too (exit status 2); `--debug` or IRSYNTH_DEBUG=1 shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import os
 import sys
 from pathlib import Path
 
 from irsynth import pipeline
 from irsynth.addition import add_evidence
-from irsynth.config import load_config
+from irsynth.config import config_warnings, load_config
 from irsynth.evidence_set import OverlapError
 from irsynth.problems import DataError
 from irsynth.validate import load_evidence
@@ -38,36 +41,55 @@ def main(argv: list[str] | None = None) -> int:
     effects.add_argument("out_dir", type=Path)
     for command in (check, add, effects):
         command.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="config YAML (default: %(default)s)")
+        command.add_argument("--debug", action="store_true", help="show a traceback on failure (or IRSYNTH_DEBUG=1)")
     args = parser.parse_args(argv)
-
-    config = load_config(args.config)
+    debug = args.debug or os.environ.get("IRSYNTH_DEBUG", "") not in ("", "0")
     try:
-        if args.command == "check":
-            evidence = load_evidence(args.data_dir, config)
-            print(
-                f"{args.data_dir}: OK ({len(evidence.arms)} arm rows, {len(evidence.pooled)} pooled rows, "
-                f"{len(evidence.studies)} studies)"
-            )
-            return 0
-        if args.command == "add":
-            for line in add_evidence(args.template, args.data, config, dry_run=args.dry_run):
-                print(("would add: " if args.dry_run else "") + line)
-            if not args.dry_run:
-                print("Re-fit with `make run`: only the stages that depend on the changed tables run again.")
-            return 0
-        out = args.out_dir
-        validated = {name: out / "validated" / f"{name}.csv" for name in ("arms", "pooled", "studies")}
-        values, changes = out / "harmonised" / "arm_values.csv", out / "harmonised" / "arm_changes.csv"
-        contrasts = out / "effects" / "contrasts.csv"
-        pipeline.validate(args.data_dir, config, validated)
-        pipeline.harmonise(validated["arms"], validated["studies"], args.data_dir, config, values, changes)
-        pipeline.effects(changes, args.data_dir, config, contrasts)
-        pipeline.reference(contrasts, args.data_dir, config, out / "reference" / "random_effects.csv")
-        print(f"wrote {out}/validated, harmonised, effects/contrasts.csv, reference/random_effects.csv")
-        return 0
+        return _run(args)
     except (DataError, OverlapError) as err:
+        if debug:
+            raise
         print(f"{err}\n\nNothing was changed." if args.command == "add" else err, file=sys.stderr)
         return 1
+    except (OSError, UnicodeError, csv.Error, ValueError, KeyError) as err:
+        if debug:
+            raise
+        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+        print(
+            f"irsynth {args.command}: {type(err).__name__}{where}: {err}\n"
+            "Nothing was changed. Run again with --debug (or IRSYNTH_DEBUG=1) for the traceback.",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _run(args) -> int:
+    config = load_config(args.config)
+    for warning in config_warnings(config):
+        print(f"warning: {args.config}: {warning}", file=sys.stderr)
+    if args.command == "check":
+        evidence = load_evidence(args.data_dir, config, str(args.config))
+        print(
+            f"{args.data_dir}: OK ({len(evidence.arms)} arm rows, {len(evidence.pooled)} pooled rows, "
+            f"{len(evidence.studies)} studies)"
+        )
+        return 0
+    if args.command == "add":
+        for line in add_evidence(args.template, args.data, config, dry_run=args.dry_run):
+            print(("would add: " if args.dry_run else "") + line)
+        if not args.dry_run:
+            print("Re-fit with `make run`: only the stages that depend on the changed tables run again.")
+        return 0
+    out = args.out_dir
+    validated = {name: out / "validated" / f"{name}.csv" for name in ("arms", "pooled", "studies")}
+    values, changes = out / "harmonised" / "arm_values.csv", out / "harmonised" / "arm_changes.csv"
+    contrasts = out / "effects" / "contrasts.csv"
+    pipeline.validate(args.data_dir, config, validated)
+    pipeline.harmonise(validated["arms"], validated["studies"], args.data_dir, config, values, changes)
+    pipeline.effects(changes, args.data_dir, config, contrasts)
+    pipeline.reference(contrasts, args.data_dir, config, out / "reference" / "random_effects.csv")
+    print(f"wrote {out}/validated, harmonised, effects/contrasts.csv, reference/random_effects.csv")
+    return 0
 
 
 if __name__ == "__main__":

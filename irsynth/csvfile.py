@@ -1,15 +1,27 @@
-"""CSV reading: the strict reader of the data tables, and the readers of the tables the stages write.
+"""CSV files: the strict reader of the data tables, the one writer of every CSV irsynth writes, and the readers of
+the tables the stages write.
 
-`read_table` keeps each row's line number for error messages. It accepts a UTF-8 byte-order mark and CRLF line
-endings, drops rows that are entirely blank (trailing blank rows, rows of bare commas), and reports empty files,
-missing or unknown columns, duplicated headers and rows with the wrong number of fields. `read_result`,
-`text_columns` and `read_effects` read back the tables an earlier stage wrote (results/).
+`read_text` reads a data table or template safely: only a regular file (links resolved; a folder, pipe or device is a
+problem, never a hang), UTF-8 without NUL bytes. `read_table` keeps each row's line number for error messages. It
+accepts a UTF-8 byte-order mark and CRLF line endings, drops rows that are entirely blank (trailing blank rows, rows
+of bare commas), and reports in one line each: an empty file, a blank first line, a file separated by semicolons or
+tabs, missing or unknown columns, duplicated headers, an unclosed quote (at the line where it opens), an over-long
+field, and rows with the wrong number of fields.
+
+Every CSV irsynth writes goes through `csv_text` (tables) or `csv_rows_text` (rows appended to data/): a text cell
+that a spreadsheet would run as a formula (starting with = + - @, a tab or a carriage return, and not a plain
+number) is written with a leading single quote (the OWASP rule for CSV injection). The readers here remove that
+quote again, so a value survives a round trip unchanged. `read_result`, `text_columns` and `read_effects` read back
+the tables an earlier stage wrote (results/).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
+import re
+import stat
 from pathlib import Path
 
 import pandas as pd
@@ -17,41 +29,164 @@ import pandas as pd
 from irsynth.problems import Problem
 
 LINE = "_line"
+# a cell a spreadsheet runs as a formula; cells already quoted this way get one more quote, so restoring is exact
+_ESCAPED = re.compile(r"^'+[=+\-@\t\r]")
+_FORMULA = re.compile(r"^'*[=+\-@\t\r]")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+UTF8_HINT = "save it as UTF-8 (in a spreadsheet: 'CSV UTF-8')"
+
+
+def neutralise(cell):
+    """`cell` as written to CSV: a text cell a spreadsheet would read as a formula gets a leading single quote."""
+    if isinstance(cell, str) and _FORMULA.match(cell) and not _NUMBER.match(cell):
+        return "'" + cell
+    return cell
+
+
+def restore(cell):
+    """The inverse of `neutralise`."""
+    return cell[1:] if isinstance(cell, str) and _ESCAPED.match(cell) else cell
+
+
+def _text_cells(frame: pd.DataFrame, function) -> pd.DataFrame:
+    """`function` applied to every text cell of `frame` (numeric columns are left alone)."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or str(out[column].dtype).startswith("str"):
+            out[column] = out[column].map(function)
+    return out
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """The CSV text of a table as irsynth writes it (formula cells neutralised, floats to 10 significant digits)."""
+    return _text_cells(frame, neutralise).to_csv(index=False, lineterminator="\n", float_format="%.10g")
+
+
+def csv_rows_text(header: list[str], rows: list[dict]) -> str:
+    """CSV lines (no header) of `rows` in the column order of `header`, formula cells neutralised."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([[neutralise(row.get(c, "")) for c in header] for row in rows])
+    return buffer.getvalue()
+
+
+def read_text(path: Path) -> tuple[str | None, list[Problem]]:
+    """The text of a data table or template, or None and the problem: only a regular file (after resolving links)
+    is opened, without blocking (a pipe or device is refused, never waited on); UTF-8, no NUL bytes."""
+    name = str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None, [Problem(name, None, None, None, "file not found")]
+    except IsADirectoryError:
+        return None, [Problem(name, None, None, None, "is a folder, not a file")]
+    except NotADirectoryError:
+        return None, [Problem(name, None, None, None, "a part of this path is a file, not a folder")]
+    except OSError as err:
+        return None, [Problem(name, None, None, None, f"cannot be opened ({err.strerror})")]
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            return None, [Problem(name, None, None, None, "is a folder, not a file")]
+        return None, [Problem(name, None, None, None, "is not a regular file (a pipe, device or socket): give a file")]
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            data = handle.read()
+        except OSError as err:
+            return None, [Problem(name, None, None, None, f"cannot be read ({err.strerror})")]
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        return None, [Problem(name, line, None, None, "contains a NUL byte: not a text table (a binary file?)")]
+    try:
+        return data.decode("utf-8-sig"), []
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        legacy = data[err.start : err.start + 1].decode("cp1252", errors="replace")
+        return None, [
+            Problem(
+                name,
+                line,
+                None,
+                None,
+                f"not UTF-8 text (byte 0x{data[err.start]:02x} at byte {err.start}, {legacy!r} in "
+                f"Latin-1/Windows-1252): {UTF8_HINT}",
+            )
+        ]
+
+
+def _split_rows(name: str, text: str) -> tuple[list[list[str]], list[int], list[int], list[Problem]]:
+    """Rows of `text` with the lines each starts and ends on; an over-long field is a problem."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows, starts, ends, previous_end = [], [], [], 0
+    try:
+        for row in reader:
+            rows.append(row)
+            starts.append(previous_end + 1)
+            previous_end = reader.line_num
+            ends.append(previous_end)
+    except csv.Error as err:
+        start = previous_end + 1
+        reason = str(err)
+        if "field larger than field limit" in reason:
+            reason = (
+                f"a field longer than {csv.field_size_limit()} characters starts here: a quote that is not closed? "
+                '(a field\'s own double quotes must be doubled: "")'
+            )
+        return rows, starts, ends, [Problem(name, start, None, None, f"not readable as CSV: {reason}")]
+    return rows, starts, ends, []
+
+
+def _layout_problem(name: str, text: str) -> Problem | None:
+    """One problem for a file laid out unlike a CSV table: a blank first line, or another field separator."""
+    first = text.split("\n", 1)[0].rstrip("\r")
+    if not first.strip(" ,"):
+        return Problem(name, 1, None, None, "line 1 is blank: the header row must be the first line")
+    for separator, label in ((";", "semicolons"), ("\t", "tabs")):
+        if first.count(separator) > first.count(","):
+            return Problem(
+                name,
+                1,
+                None,
+                None,
+                f"fields are separated by {label}, not commas: save the file as comma-separated CSV",
+            )
+    return None
 
 
 def read_table(path: Path, required: list[str], optional: list[str] = ()) -> tuple[pd.DataFrame, list[Problem]]:
     """Read `path` as strings; return the frame (with a `_line` column) and the problems found."""
     name = str(path)
-    try:
-        text = Path(path).read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        return pd.DataFrame(), [Problem(name, None, None, None, "file not found")]
-    except UnicodeDecodeError as err:
-        return pd.DataFrame(), [Problem(name, None, None, None, f"not UTF-8 text ({err.reason} at byte {err.start})")]
+    text, problems = read_text(path)
+    if problems:
+        return pd.DataFrame(), problems
     if not text.strip():
         return pd.DataFrame(), [Problem(name, None, None, None, "file is empty (expected a header row and data)")]
-
-    reader = csv.reader(io.StringIO(text, newline=""))
-    rows, starts, previous_end = [], [], 0
-    for row in reader:
-        rows.append(row)
-        starts.append(previous_end + 1)
-        previous_end = reader.line_num
+    layout = _layout_problem(name, text)
+    if layout:
+        return pd.DataFrame(), [layout]
+    rows, starts, ends, problems = _split_rows(name, text)
+    if problems:
+        return pd.DataFrame(), problems
     header = [h.strip() for h in rows[0]]
     problems = _header_problems(name, header, required, optional)
     if problems:
         return pd.DataFrame(), problems
 
     records, lines = [], []
-    for line, row in zip(starts[1:], rows[1:]):
+    for line, end, row in zip(starts[1:], ends[1:], rows[1:]):
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
-            problems.append(
-                Problem(name, line, None, None, f"expected {len(header)} fields as in the header, found {len(row)}")
-            )
+            if end > line and any("\n" in cell for cell in row):
+                reason = (
+                    f"a quote opened on this line is not closed until line {end}, which merges rows: "
+                    'close it (a field\'s own double quotes must be doubled: "")'
+                )
+            else:
+                reason = f"expected {len(header)} fields as in the header, found {len(row)}"
+            problems.append(Problem(name, line, None, None, reason))
             continue
-        records.append([cell.strip() for cell in row])
+        records.append([restore(cell.strip()) for cell in row])
         lines.append(line)
     if not records and not problems:
         problems.append(Problem(name, None, None, None, "file has a header but no data rows"))
@@ -82,7 +217,7 @@ def _header_problems(name: str, header: list[str], required: list[str], optional
 
 def read_result(path: Path) -> pd.DataFrame:
     """A table written by a stage: only empty cells are missing (text such as 'NA' or 'none' stays text)."""
-    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+    return _text_cells(pd.read_csv(path, keep_default_na=False, na_values=[""]), restore)
 
 
 def text_columns(frame: pd.DataFrame) -> pd.DataFrame:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from irsynth.csvfile import csv_text
+
 DATA_FILES = ("arms.csv", "pooled.csv", "studies.csv")
 PACKAGES = ("irsynth", "numpy", "scipy", "pandas", "pandera", "pymare", "pymc", "arviz", "nutpie", "snakemake")
 
@@ -75,7 +77,8 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def write_table(frame: pd.DataFrame, path: Path, provenance: dict) -> None:
-    """Write a CSV and, beside it, `<name>.provenance.json` with the hashes it came from."""
-    write_atomic(path, frame.to_csv(index=False, lineterminator="\n", float_format="%.10g"))
+    """Write a CSV (csvfile.csv_text: formula cells neutralised) and, beside it, `<name>.provenance.json` with the
+    hashes it came from."""
+    write_atomic(path, csv_text(frame))
     meta = {"file": Path(path).name, "rows": len(frame), **provenance}
     write_atomic(Path(path).with_suffix(".provenance.json"), json.dumps(meta, indent=2, sort_keys=True) + "\n")

@@ -1,5 +1,7 @@
 """Controlled vocabularies of the data tables (documented in data/README.md)."""
 
+import difflib
+
 OUTCOMES = ("homa_ir", "fasting_insulin", "fasting_glucose")
 TIMEPOINTS = ("baseline", "end", "change")
 LIFESTYLE = ("none", "advice", "diet", "exercise", "diet_exercise")
@@ -91,3 +93,11 @@ def label(identifier: str) -> str:
     if "_vs_" in identifier:
         return " vs ".join(label(part) for part in identifier.split("_vs_"))
     return identifier.replace("_", " ")
+
+
+def suggest(value: str, allowed) -> str:
+    """' (did you mean 'X'?)' for the allowed value closest to `value` (difflib; case-insensitive), else ''."""
+    allowed = [str(a) for a in allowed]
+    folded = {a.casefold(): a for a in allowed}
+    close = difflib.get_close_matches(str(value).casefold(), list(folded), n=1, cutoff=0.6)
+    return f" (did you mean {folded[close[0]]!r}?)" if close else ""
