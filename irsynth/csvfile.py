@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
 import re
 import stat
@@ -32,6 +33,7 @@ LINE = "_line"
 # a cell a spreadsheet runs as a formula; cells already quoted this way get one more quote, so restoring is exact
 _ESCAPED = re.compile(r"^'+[=+\-@\t\r]")
 _FORMULA = re.compile(r"^'*[=+\-@\t\r]")
+_CONTROL = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 UTF8_HINT = "save it as UTF-8 (in a spreadsheet: 'CSV UTF-8')"
 
@@ -69,9 +71,9 @@ def csv_rows_text(header: list[str], rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def read_text(path: Path) -> tuple[str | None, list[Problem]]:
-    """The text of a data table or template, or None and the problem: only a regular file (after resolving links)
-    is opened, without blocking (a pipe or device is refused, never waited on); UTF-8, no NUL bytes."""
+def _open_regular(path: Path) -> tuple[object | None, list[Problem]]:
+    """A binary handle on `path`, or None and the problem: only a regular file (after resolving links) is opened,
+    without blocking (a pipe or device is refused, never waited on)."""
     name = str(path)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -89,113 +91,136 @@ def read_text(path: Path) -> tuple[str | None, list[Problem]]:
         if stat.S_ISDIR(mode):
             return None, [Problem(name, None, None, None, "is a folder, not a file")]
         return None, [Problem(name, None, None, None, "is not a regular file (a pipe, device or socket): give a file")]
-    with os.fdopen(fd, "rb") as handle:
+    return os.fdopen(fd, "rb"), []
+
+
+class _Lines:
+    """The decoded lines of a binary handle, for csv.reader: UTF-8 (a byte-order mark is dropped), no NUL byte or
+    other control character (line breaks and tabs are text).
+    Iteration stops at the first bad line and `problem` says why (with the line number)."""
+
+    def __init__(self, handle, name: str):
+        self.handle, self.name, self.problem = handle, name, None
+
+    def __iter__(self):
+        number = 0
         try:
-            data = handle.read()
-        except OSError as err:
-            return None, [Problem(name, None, None, None, f"cannot be read ({err.strerror})")]
-    if b"\x00" in data:
-        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
-        return None, [Problem(name, line, None, None, "contains a NUL byte: not a text table (a binary file?)")]
-    try:
-        return data.decode("utf-8-sig"), []
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        legacy = data[err.start : err.start + 1].decode("cp1252", errors="replace")
-        return None, [
-            Problem(
-                name,
-                line,
-                None,
-                None,
-                f"not UTF-8 text (byte 0x{data[err.start]:02x} at byte {err.start}, {legacy!r} in "
-                f"Latin-1/Windows-1252): {UTF8_HINT}",
+            for number, raw in enumerate(self.handle, start=1):
+                if b"\x00" in raw:
+                    self.problem = Problem(self.name, number, None, None, "contains a NUL byte: not a text table")
+                    return
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                control = _CONTROL.search(line)
+                if control:
+                    reason = f"contains a control character (U+{ord(control.group()):04X}): delete it"
+                    self.problem = Problem(self.name, number, None, None, reason)
+                    return
+                yield line
+        except UnicodeDecodeError as err:
+            legacy = err.object[err.start : err.start + 1].decode("cp1252", errors="replace")
+            reason = (
+                f"not UTF-8 text (byte 0x{err.object[err.start]:02x}, {legacy!r} in Latin-1/Windows-1252): {UTF8_HINT}"
             )
-        ]
+            self.problem = Problem(self.name, number, None, None, reason)
+        except OSError as err:
+            self.problem = Problem(self.name, None, None, None, f"cannot be read ({err.strerror})")
 
 
-def _split_rows(name: str, text: str) -> tuple[list[list[str]], list[int], list[int], list[Problem]]:
-    """Rows of `text` with the lines each starts and ends on; an over-long field is a problem."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    rows, starts, ends, previous_end = [], [], [], 0
+def read_text(path: Path) -> tuple[str | None, list[Problem]]:
+    """The whole text of a data table, template or config, or None and the problem (see `_open_regular`,
+    `_Lines`)."""
+    handle, problems = _open_regular(path)
+    if problems:
+        return None, problems
+    with handle:
+        lines = _Lines(handle, str(path))
+        text = "".join(lines)
+    return (None, [lines.problem]) if lines.problem else (text, [])
+
+
+def _layout_problem(name: str, first: str) -> Problem | None:
+    """One problem for a file laid out unlike a CSV table: a blank first line, or another field separator."""
+    if not first.strip(" ,\r\n"):
+        return Problem(name, 1, None, None, "line 1 is blank: the header row must be the first line")
+    for separator, label in ((";", "semicolons"), ("\t", "tabs")):
+        if first.count(separator) > first.count(","):
+            reason = f"fields are separated by {label}, not commas: save the file as comma-separated CSV"
+            return Problem(name, 1, None, None, reason)
+    return None
+
+
+def read_table(path: Path, required: list[str], optional: list[str] = ()) -> tuple[pd.DataFrame, list[Problem]]:
+    """Read `path` as strings, streaming (memory: the table, not copies of the file); return the frame (with a
+    `_line` column) and the problems found."""
+    name = str(path)
+    handle, problems = _open_regular(path)
+    if problems:
+        return pd.DataFrame(), problems
+    with handle:
+        lines = _Lines(handle, name)
+        stream = iter(lines)
+        first = next(stream, None)
+        if first is None or not first.strip(" ,\r\n") and not any(line.strip(" ,\r\n") for line in stream):
+            problem = lines.problem or Problem(name, None, None, None, "file is empty (expected a header row and data)")
+            return pd.DataFrame(), [problem]
+        layout = lines.problem or _layout_problem(name, first)
+        if layout:
+            return pd.DataFrame(), [layout]
+        reader = csv.reader(itertools.chain([first], stream))
+        try:
+            header = [h.strip() for h in next(reader)]
+        except csv.Error as err:
+            return pd.DataFrame(), [Problem(name, 1, None, None, f"not readable as CSV: {err}")]
+        problems = _header_problems(name, header, required, optional)
+        if problems:
+            return pd.DataFrame(), problems
+        records, numbers, problems = _records(reader, lines, name, len(header))
+    if not records and not problems:
+        problems.append(Problem(name, None, None, None, "file has a header but no data rows"))
+    frame = pd.DataFrame(records, columns=header, dtype=object)
+    del records
+    frame[LINE] = numbers
+    for column in optional:
+        if column not in frame:
+            frame[column] = ""
+    return frame, problems
+
+
+def _records(reader, lines: _Lines, name: str, width: int) -> tuple[list[list[str]], list[int], list[Problem]]:
+    """The non-blank rows after the header (cells stripped) with the line each starts on, and the problems: a row
+    of the wrong width (at the line where its unclosed quote opens, if it spans lines), an over-long field, a line
+    that is not UTF-8 or holds a NUL byte."""
+    records, numbers, problems = [], [], []
+    previous_end = 1
     try:
         for row in reader:
-            rows.append(row)
-            starts.append(previous_end + 1)
-            previous_end = reader.line_num
-            ends.append(previous_end)
+            line, previous_end = previous_end + 1, reader.line_num
+            if len(row) == width:
+                cells = [cell.strip() for cell in row]
+                joined = "\x1f".join(cells)
+                if joined.strip("\x1f"):
+                    records.append([restore(c) for c in cells] if "'" in joined else cells)
+                    numbers.append(line)
+            elif any(cell.strip() for cell in row):
+                if previous_end > line and any("\n" in cell for cell in row):
+                    reason = (
+                        f"a quote opened on this line is not closed until line {previous_end}, which merges rows: "
+                        'close it (a field\'s own double quotes must be doubled: "")'
+                    )
+                else:
+                    reason = f"expected {width} fields as in the header, found {len(row)}"
+                problems.append(Problem(name, line, None, None, reason))
     except csv.Error as err:
-        start = previous_end + 1
         reason = str(err)
         if "field larger than field limit" in reason:
             reason = (
                 f"a field longer than {csv.field_size_limit()} characters starts here: a quote that is not closed? "
                 '(a field\'s own double quotes must be doubled: "")'
             )
-        return rows, starts, ends, [Problem(name, start, None, None, f"not readable as CSV: {reason}")]
-    return rows, starts, ends, []
-
-
-def _layout_problem(name: str, text: str) -> Problem | None:
-    """One problem for a file laid out unlike a CSV table: a blank first line, or another field separator."""
-    first = text.split("\n", 1)[0].rstrip("\r")
-    if not first.strip(" ,"):
-        return Problem(name, 1, None, None, "line 1 is blank: the header row must be the first line")
-    for separator, label in ((";", "semicolons"), ("\t", "tabs")):
-        if first.count(separator) > first.count(","):
-            return Problem(
-                name,
-                1,
-                None,
-                None,
-                f"fields are separated by {label}, not commas: save the file as comma-separated CSV",
-            )
-    return None
-
-
-def read_table(path: Path, required: list[str], optional: list[str] = ()) -> tuple[pd.DataFrame, list[Problem]]:
-    """Read `path` as strings; return the frame (with a `_line` column) and the problems found."""
-    name = str(path)
-    text, problems = read_text(path)
-    if problems:
-        return pd.DataFrame(), problems
-    if not text.strip():
-        return pd.DataFrame(), [Problem(name, None, None, None, "file is empty (expected a header row and data)")]
-    layout = _layout_problem(name, text)
-    if layout:
-        return pd.DataFrame(), [layout]
-    rows, starts, ends, problems = _split_rows(name, text)
-    if problems:
-        return pd.DataFrame(), problems
-    header = [h.strip() for h in rows[0]]
-    problems = _header_problems(name, header, required, optional)
-    if problems:
-        return pd.DataFrame(), problems
-
-    records, lines = [], []
-    for line, end, row in zip(starts[1:], ends[1:], rows[1:]):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            if end > line and any("\n" in cell for cell in row):
-                reason = (
-                    f"a quote opened on this line is not closed until line {end}, which merges rows: "
-                    'close it (a field\'s own double quotes must be doubled: "")'
-                )
-            else:
-                reason = f"expected {len(header)} fields as in the header, found {len(row)}"
-            problems.append(Problem(name, line, None, None, reason))
-            continue
-        records.append([restore(cell.strip()) for cell in row])
-        lines.append(line)
-    if not records and not problems:
-        problems.append(Problem(name, None, None, None, "file has a header but no data rows"))
-    frame = pd.DataFrame(records, columns=header, dtype=object)
-    frame[LINE] = lines
-    for column in optional:
-        if column not in frame:
-            frame[column] = ""
-    return frame, problems
+        problems.append(Problem(name, previous_end + 1, None, None, f"not readable as CSV: {reason}"))
+    if lines.problem:
+        problems.append(lines.problem)
+    return records, numbers, problems
 
 
 def _header_problems(name: str, header: list[str], required: list[str], optional: list[str]) -> list[Problem]:
