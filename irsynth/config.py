@@ -67,12 +67,16 @@ def _numbers(value, path=()):
         yield path, value
 
 
-def _unknown(values, allowed, what: str) -> list[str]:
-    return [
-        f"unknown {what} {v!r}{vocab.suggest(v, allowed)}; allowed: {', '.join(allowed)}"
-        for v in values
-        if v not in allowed
-    ]
+def _unknown(values, allowed, what: str, listed: str | None = None) -> list[str]:
+    """A reason for each value not in `allowed`, with the closest allowed one; `listed` describes the allowed."""
+    listed = listed or ", ".join(allowed)
+    return [f"unknown {what} {v!r}{vocab.suggest(v, allowed)}; allowed: {listed}" for v in values if v not in allowed]
+
+
+CLASSES_LISTED = (
+    "control, or components MI, DCI, MET (in this order) and/or one of diet, exercise, diet_exercise, advice, "
+    "joined by '+' (MI+DCI, MET, MI+diet)"
+)
 
 
 def config_problems(config: dict, name: str) -> list[Problem]:
@@ -99,8 +103,11 @@ def config_problems(config: dict, name: str) -> list[Problem]:
     add("evidence_model.sensitivity_exclude_flags", _unknown(settings["sensitivity_exclude_flags"], flags, "flag"))
     for comparison, spec in config["comparisons"].items():
         for side in ("treatment", "comparator"):
-            add(f"comparisons.{comparison}.{side}", _unknown(spec[side], ARM_CLASSES, "arm class"))
-    add("models.network.reference", _unknown([config["models"]["network"]["reference"]], ARM_CLASSES, "arm class"))
+            add(f"comparisons.{comparison}.{side}", _unknown(spec[side], ARM_CLASSES, "arm class", CLASSES_LISTED))
+    add(
+        "models.network.reference",
+        _unknown([config["models"]["network"]["reference"]], ARM_CLASSES, "arm class", CLASSES_LISTED),
+    )
     for i, entry in enumerate(settings["pooled"]):
         key = f"evidence_model.pooled.{i}"
         comparison = entry.get("comparison")
@@ -168,14 +175,18 @@ def check_config(config, name: str = "config") -> dict:
     return config
 
 
-def load_config(path: Path) -> dict:
-    """Read, validate and check a config YAML file (strict YAML: no aliases, no duplicate keys); DataError else."""
+def read_config(path: Path):
+    """The content of a config YAML file, read strictly (a regular UTF-8 file; no aliases, no duplicate keys)."""
     name = str(path)
     text, problems = read_text(path)
     if problems:
         raise DataError(problems)
     try:
-        config = load(text, StrictSafeLoader)
+        return load(text, StrictSafeLoader)
     except yaml.YAMLError as err:
         raise DataError([Problem(name, error_line(err), None, None, f"not valid YAML: {error_text(err)}")]) from None
-    return check_config(config, name)
+
+
+def load_config(path: Path) -> dict:
+    """Read, validate and check a config YAML file; DataError naming each problem."""
+    return check_config(read_config(path), str(path))

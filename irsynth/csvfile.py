@@ -71,7 +71,7 @@ def csv_rows_text(header: list[str], rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def _open_regular(path: Path) -> tuple[object | None, list[Problem]]:
+def open_regular(path: Path) -> tuple[object | None, list[Problem]]:
     """A binary handle on `path`, or None and the problem: only a regular file (after resolving links) is opened,
     without blocking (a pipe or device is refused, never waited on)."""
     name = str(path)
@@ -127,9 +127,9 @@ class _Lines:
 
 
 def read_text(path: Path) -> tuple[str | None, list[Problem]]:
-    """The whole text of a data table, template or config, or None and the problem (see `_open_regular`,
+    """The whole text of a data table, template or config, or None and the problem (see `open_regular`,
     `_Lines`)."""
-    handle, problems = _open_regular(path)
+    handle, problems = open_regular(path)
     if problems:
         return None, problems
     with handle:
@@ -153,7 +153,7 @@ def read_table(path: Path, required: list[str], optional: list[str] = ()) -> tup
     """Read `path` as strings, streaming (memory: the table, not copies of the file); return the frame (with a
     `_line` column) and the problems found."""
     name = str(path)
-    handle, problems = _open_regular(path)
+    handle, problems = open_regular(path)
     if problems:
         return pd.DataFrame(), problems
     with handle:

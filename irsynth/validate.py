@@ -9,6 +9,7 @@ column, value and reason; all are collected and raised together as one `DataErro
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,10 @@ import pandas as pd
 import pandera.pandas as pa
 
 from irsynth import vocab
-from irsynth.csvfile import LINE, read_table
+from irsynth.config import SCHEMA
+from irsynth.csvfile import LINE, open_regular, read_table
 from irsynth.problems import DataError, Problem
+from irsynth.provenance import DATA_FILES, config_hash, write_atomic
 from irsynth.units import factor_to_canonical
 from irsynth.vocab import suggest
 
@@ -127,6 +130,8 @@ STUDY_OPTIONAL = [
     "notes",
 ]
 
+# the code of the up-front check (a change to it re-runs the check on unchanged data)
+CHECK_MODULES = ("validate.py", "csvfile.py", "config.py", "vocab.py", "units.py", "evidence_set.py", "yamlfile.py")
 # identifiers and codes: normalised (NFKC, stripped) before duplicate checks, invisible characters refused
 KEY_COLUMNS = [
     "study_id",
@@ -331,6 +336,35 @@ def config_data_problems(pooled: pd.DataFrame, path: Path, config: dict, config_
     except ValueError as err:
         problems.append(Problem(config_name, None, "evidence_model.pooled", None, str(err)))
     return problems
+
+
+def check_inputs(data_dir: Path, config: dict, config_name: str, stamp: Path) -> bool:
+    """The up-front check of a run: the data tables and every reference of the config into them (load_evidence).
+    Skipped when the tables, the config and the checking code hash as they did at the last check that passed (their
+    SHA-256 digests in `stamp`, written only when they change). Returns whether the check ran; DataError if it
+    failed."""
+    digest = _input_digest(Path(data_dir), config)
+    stamp = Path(stamp)
+    if digest is not None and stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == digest:
+        return False
+    load_evidence(data_dir, config, config_name)
+    if digest is not None:
+        write_atomic(stamp, digest + "\n")
+    return True
+
+
+def _input_digest(data_dir: Path, config: dict) -> str | None:
+    """SHA-256 over the data tables (regular files only), the config and this check's code; None if a table cannot
+    be read (the check then runs and says why)."""
+    digest = hashlib.sha256(config_hash(config).encode())
+    code = Path(__file__).parent
+    for path in [*(data_dir / name for name in DATA_FILES), *(code / m for m in CHECK_MODULES), SCHEMA]:
+        handle, problems = open_regular(path)
+        if problems:
+            return None
+        with handle:
+            digest.update(str(path.name).encode() + b"\0" + handle.read())
+    return digest.hexdigest()
 
 
 def _load(path, required, optional, numeric, schema, problems) -> pd.DataFrame:
