@@ -3,13 +3,15 @@ overlaps evidence in use, then appended to data/ exactly as a hand edit would be
 
 A template is YAML with lists under `studies`, `arms` and/or `pooled` (one mapping per row, columns as in
 data/README.md), or a CSV with the columns of one table (a `source_id` column: pooled.csv; an `arm` column:
-arms.csv; otherwise studies.csv). data/templates/ has blank templates.
+arms.csv; otherwise studies.csv). data/templates/ has blank templates. Problems name the template's line.
 """
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
+import itertools
 import re
 import tempfile
 from datetime import date
@@ -18,47 +20,92 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from irsynth.csvfile import read_table
+from irsynth.csvfile import LINE, csv_rows_text, read_table, read_text
 from irsynth.effects import match_comparison
 from irsynth.evidence_set import LISTED, NONE, overlap_status, select_pooled
 from irsynth.harmonise import arm_class
 from irsynth.problems import DataError, Problem
 from irsynth.provenance import write_atomic
 from irsynth.validate import load_evidence
+from irsynth.yamlfile import StrictTextLoader, error_line, error_text
 
 TABLES = ("studies", "arms", "pooled")
+TEMPLATE_TYPES = (".yaml", ".yml", ".csv")
 
 
 def read_template(path: Path) -> dict[str, list[dict[str, str]]]:
-    """Rows per table from a YAML or CSV template (cells as text; blank = not reported)."""
+    """Rows per table from a YAML or CSV template (cells as text; blank or null = not reported), each row with the
+    template line it starts on under LINE. Rows with every cell blank are dropped; a template with no row left is
+    refused. YAML is read strictly (yamlfile: no aliases or merge keys, no duplicate keys)."""
     path = Path(path)
     name = str(path)
-    if path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            content = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)  # every cell stays text
-        except yaml.YAMLError as err:
-            raise DataError([Problem(name, None, None, None, f"not valid YAML: {err}")]) from None
-        if not isinstance(content, dict) or not set(content) <= set(TABLES) or not content:
-            raise DataError(
-                [Problem(name, None, None, None, f"expected a mapping with keys among {', '.join(TABLES)}")]
-            )
-        rows = {}
-        for table, entries in content.items():
-            if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-                raise DataError(
-                    [Problem(name, None, table, None, "expected a list of rows (mappings of column: value)")]
+    if path.suffix.lower() not in TEMPLATE_TYPES:
+        raise DataError(
+            [
+                Problem(
+                    name,
+                    None,
+                    None,
+                    None,
+                    f"unsupported template type {path.suffix or '(none)'!r}: fill in a YAML or CSV template "
+                    "(data/templates/)",
                 )
-            rows[table] = [{str(k): str(v) for k, v in entry.items()} for entry in entries]
-        return rows
-    frame, problems = read_table(path, required=[], optional=_header(_text(path)))
+            ]
+        )
+    text, problems = read_text(path)
+    if problems:
+        raise DataError(problems)
+    rows = _yaml_rows(name, text) if path.suffix.lower() in (".yaml", ".yml") else _csv_rows(path, text)
+    rows = {t: [r for r in entries if any(v.strip() for k, v in r.items() if k != LINE)] for t, entries in rows.items()}
+    rows = {t: entries for t, entries in rows.items() if entries}
+    if not rows:
+        raise DataError([Problem(name, None, None, None, "the template adds no rows: fill in at least one row")])
+    return rows
+
+
+def _yaml_rows(name: str, text: str) -> dict[str, list[dict[str, str]]]:
+    loader = StrictTextLoader(text)
+    try:
+        node = loader.get_single_node()
+        content = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as err:
+        raise DataError([Problem(name, error_line(err), None, None, f"not valid YAML: {error_text(err)}")]) from None
+    finally:
+        loader.dispose()
+    if not isinstance(content, dict) or not set(content) <= set(TABLES) or not content:
+        raise DataError([Problem(name, None, None, None, f"expected a mapping with keys among {', '.join(TABLES)}")])
+    rows = {}
+    for key_node, value_node in node.value:
+        table, entries = key_node.value, content[key_node.value]
+        if entries == "":
+            continue
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            line = value_node.start_mark.line + 1
+            raise DataError([Problem(name, line, table, None, "expected a list of rows (mappings of column: value)")])
+        rows[table] = []
+        for entry, item in zip(entries, value_node.value):
+            for column, value in entry.items():
+                if not isinstance(value, str):
+                    line = item.start_mark.line + 1
+                    raise DataError([Problem(name, line, str(column), None, "a cell must be text or a number")])
+            rows[table].append({**{str(k): v for k, v in entry.items()}, LINE: item.start_mark.line + 1})
+    return rows
+
+
+def _csv_rows(path: Path, text: str) -> dict[str, list[dict[str, str]]]:
+    header = [h.strip() for h in next(csv.reader(io.StringIO(text)), [])]
+    frame, problems = read_table(path, required=[], optional=header)
     if problems:
         raise DataError(problems)
     table = "pooled" if "source_id" in frame else "arms" if "arm" in frame else "studies"
-    return {table: frame.drop(columns="_line").to_dict("records")}
+    return {table: frame.to_dict("records")}
 
 
-def _text(path: Path) -> str:
-    return Path(path).read_bytes().decode("utf-8-sig")
+def _data_text(path: Path) -> str:
+    text, problems = read_text(path)
+    if problems:
+        raise DataError(problems)
+    return text
 
 
 def _header(text: str) -> list[str]:
@@ -70,29 +117,30 @@ def add_evidence(template: Path, data_dir: Path, config: dict, dry_run: bool = F
     pipeline will count a trial that is or may be inside a pooled source in use (evidence_set.overlap_status)."""
     data_dir = Path(data_dir)
     additions = read_template(template)
-    texts = {t: _text(data_dir / f"{t}.csv") for t in TABLES}
+    texts = {t: _data_text(data_dir / f"{t}.csv") for t in TABLES}
     headers = {t: _header(text) for t, text in texts.items()}
-    problems, new_texts, new_lines = [], {}, {}
+    problems, new_texts, starts = [], {}, {}
     for table, rows in additions.items():
-        for i, row in enumerate(rows, start=1):
+        for index, row in enumerate(rows):
             for column in row:
-                if column not in headers[table]:
+                if column != LINE and column not in headers[table]:
                     problems.append(
                         Problem(
-                            f"{template} ({table} row {i})",
+                            _where(template, table, rows, index),
                             None,
                             column,
                             row[column],
                             f"not a column of {table}.csv (data/README.md lists the columns)",
                         )
                     )
-        start = texts[table].rstrip("\n").count("\n") + 2
-        buffer = io.StringIO()
-        csv.DictWriter(buffer, fieldnames=headers[table], lineterminator="\n").writerows(
-            [{c: row.get(c, "") for c in headers[table]} for row in rows]
-        )
-        new_texts[table] = texts[table].rstrip("\n") + "\n" + buffer.getvalue()
-        new_lines[table] = (start, start + len(rows) - 1)
+        kept = texts[table].rstrip("\n")
+        line = kept.count("\n") + 2
+        starts[table] = []
+        for row in rows:  # a quoted cell may span lines: each row's first line
+            starts[table].append(line)
+            line += csv_rows_text(headers[table], [row]).count("\n")
+        starts[table].append(line)  # one past the last added line
+        new_texts[table] = kept + "\n" + csv_rows_text(headers[table], rows)
     if problems:
         raise DataError(problems)
 
@@ -102,11 +150,12 @@ def add_evidence(template: Path, data_dir: Path, config: dict, dry_run: bool = F
         try:
             evidence = load_evidence(Path(scratch), config)
         except DataError as err:
-            raise DataError([_locate(p, scratch, data_dir, template, new_lines) for p in err.problems]) from None
+            located = [_locate(p, scratch, data_dir, template, starts, additions) for p in err.problems]
+            raise DataError(located) from None
 
     done = [
-        f"{data_dir / f'{t}.csv'}: line{f' {a}' if a == b else f's {a}-{b}'} added from {template}"
-        for t, (a, b) in new_lines.items()
+        f"{data_dir / f'{t}.csv'}: line{f' {a}' if a == b - 1 else f's {a}-{b - 1}'} added from {template}"
+        for t, (a, b) in ((t, (s[0], s[-1])) for t, s in starts.items())
     ]
     done += overlap_notes(evidence, additions, config)
     done += [
@@ -121,23 +170,34 @@ def add_evidence(template: Path, data_dir: Path, config: dict, dry_run: bool = F
     return done
 
 
-def _locate(problem: Problem, scratch: str, data_dir: Path, template: Path, new_lines: dict) -> Problem:
-    """Name the template row for a problem in an added line, and data/ for a problem in an existing one."""
+def _where(template: Path, table: str, rows: list[dict], index: int) -> str:
+    """A template row as messages name it: the template's line and the row's place in its table."""
+    return f"{template}, line {rows[index][LINE]} ({table} row {index + 1})"
+
+
+def _locate(problem: Problem, scratch: str, data_dir: Path, template: Path, starts: dict, additions: dict) -> Problem:
+    """Name the template row (and its line in the template) for a problem in an added line, and data/ for a problem
+    in an existing one."""
     table = Path(problem.file).stem
-    first_new = new_lines.get(table, (None,))[0]
-    if problem.line and first_new and problem.line >= first_new:
+    lines = starts.get(table)
+
+    def row_of(line: int) -> int | None:
+        if not lines or not lines[0] <= line < lines[-1]:
+            return None
+        return bisect.bisect_right(lines, line) - 1
+
+    if problem.line and row_of(problem.line) is not None:
         reason = re.sub(
             r"\bline (\d+)",
             lambda m: (
                 f"line {m[1]} of {data_dir / f'{table}.csv'}"
-                if int(m[1]) < first_new
-                else f"{table} row {int(m[1]) - first_new + 1} of the template"
+                if row_of(int(m[1])) is None
+                else _where(template, table, additions[table], row_of(int(m[1])))
             ),
             problem.reason,
         )
-        return Problem(
-            f"{template} ({table} row {problem.line - first_new + 1})", None, problem.column, problem.value, reason
-        )
+        where = _where(template, table, additions[table], row_of(problem.line))
+        return Problem(where, None, problem.column, problem.value, reason)
     return Problem(
         problem.file.replace(scratch, str(data_dir)), problem.line, problem.column, problem.value, problem.reason
     )
@@ -150,27 +210,37 @@ def overlap_notes(evidence, additions: dict, config: dict) -> list[str]:
     years = dict(zip(evidence.studies["study_id"], pd.to_numeric(evidence.studies["year"], errors="coerce")))
     notes = []
     for study in sorted({row["study_id"] for row in additions.get("arms", [])}):
-        arms = evidence.arms[evidence.arms["study_id"] == study]
-        classes = {arm: arm_class(row) for arm, row in arms.drop_duplicates("arm").set_index("arm").iterrows()}
-        pairs = [match_comparison(a, b, config["comparisons"]) for a in classes.values() for b in classes.values()]
-        for comparison in sorted({p[0] for p in pairs if p}):
-            for outcome in sorted(set(arms["outcome"])):
-                status, source = overlap_status(study, years.get(study, float("nan")), comparison, outcome, used)
-                if status == NONE:
-                    continue
-                year = f"{years[study]:.0f}" if pd.notna(years.get(study)) else "year unknown"
-                row = used[(used["source_id"] == source) & (used["outcome"] == outcome)].iloc[0]
-                if status == LISTED:
-                    notes.append(f"note: {study} is listed among the trials of {source} ({comparison}, {outcome}), "
-                                 f"which is in use: the pipeline counts it only inside {source}")  # fmt: skip
-                else:
-                    notes.append(
-                        f"check: {study} ({year}) may be among the unlisted trials of {source} ({row['year']:.0f}, "
-                        f"{comparison}, {outcome}), which is in use: the primary analysis counts it only inside "
-                        f"{source} (evidence_model.overlap.primary), and a sensitivity run counts it on its own too; "
-                        "if it is not among them, record that source's complete list in pooled.csv"
-                    )
+        for comparison, outcome in _comparisons(evidence.arms[evidence.arms["study_id"] == study], config):
+            status, source = overlap_status(study, years.get(study, float("nan")), comparison, outcome, used)
+            if status == NONE:
+                continue
+            year = f"{years[study]:.0f}" if pd.notna(years.get(study)) else "year unknown"
+            row = used[(used["source_id"] == source) & (used["outcome"] == outcome)].iloc[0]
+            published = f"{row['year']:.0f}, " if pd.notna(row["year"]) else ""
+            if status == LISTED:
+                notes.append(f"note: {study} is listed among the trials of {source} ({comparison}, {outcome}), "
+                             f"which is in use: the pipeline counts it only inside {source}")  # fmt: skip
+            else:
+                notes.append(
+                    f"check: {study} ({year}) may be among the unlisted trials of {source} ({published}"
+                    f"{comparison}, {outcome}), which is in use: the primary analysis counts it only inside "
+                    f"{source} (evidence_model.overlap.primary), and a sensitivity run counts it on its own too; "
+                    "if it is not among them, record that source's complete list in pooled.csv"
+                )
     return notes
+
+
+def _comparisons(arms: pd.DataFrame, config: dict) -> list[tuple[str, str]]:
+    """(comparison, outcome) pairs a trial's arms form: two different arms that both report the outcome and whose
+    classes make a config comparison (only these can be inside a pooled source of that comparison and outcome)."""
+    found = set()
+    for outcome, rows in arms.groupby("outcome"):
+        classes = [arm_class(row) for _, row in rows.drop_duplicates("arm").iterrows()]
+        for a, b in itertools.combinations(classes, 2):
+            match = match_comparison(a, b, config["comparisons"])
+            if match:
+                found.add((match[0], outcome))
+    return sorted(found)
 
 
 def _log_change(data_dir: Path, template: Path, done: list[str]) -> None:
