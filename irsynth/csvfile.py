@@ -209,6 +209,8 @@ def _records(reader, lines: _Lines, name: str, width: int) -> tuple[list[list[st
                     )
                 else:
                     reason = f"expected {width} fields as in the header, found {len(row)}"
+                    if len(row) < width and any("," in cell for cell in row):
+                        reason += " (a stray or unclosed quote on this line?)"
                 problems.append(Problem(name, line, None, None, reason))
     except csv.Error as err:
         reason = str(err)

@@ -6,6 +6,7 @@ error must name (or None for whole-file problems), and `expected` is (file name,
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from conftest import edit_row, find_row, read_rows, write_rows
@@ -236,5 +237,234 @@ CASES = [
         "background advice no without its quote",
         _edit_study({"background_advice_quote": ""}, "Faryadian2019"),
         ("studies.csv", "background_advice_quote", "background_advice 'no' needs the verbatim text"),
+    ),
+]
+
+
+# Issue 12: hostile and careless input (one or more cases per cause).
+
+
+def _replace_arms(make):
+    """Replace arms.csv by what `make(path)` creates there (a folder, a pipe, ...)."""
+
+    def apply(data: Path):
+        path = _arms(data)
+        path.unlink()
+        make(path)
+
+    return apply
+
+
+def _append_raw(text: str, table: str = "arms"):
+    """Append raw text to a table; return the line it starts on."""
+
+    def apply(data: Path):
+        path = data / f"{table}.csv"
+        content = path.read_text(encoding="utf-8")
+        path.write_text(content + text, encoding="utf-8")
+        return content.count("\n") + 1
+
+    return apply
+
+
+def _rewrite_arms(change):
+    def apply(data: Path):
+        path = _arms(data)
+        path.write_bytes(change(path.read_bytes()))
+        return 1
+
+    return apply
+
+
+def _copy_vizza_row(**changes):
+    """Append a copy of Vizza's insulin baseline row with `changes`; return its line."""
+
+    def apply(data: Path):
+        path = _arms(data)
+        header, rows = read_rows(path)
+        rows.append({**rows[find_row(path, **VIZZA_INSULIN_BASE)], **changes})
+        write_rows(path, header, rows)
+        return len(rows) + 1
+
+    return apply
+
+
+def _copy_pooled_row(match: dict, **changes):
+    def apply(data: Path):
+        path = data / "pooled.csv"
+        header, rows = read_rows(path)
+        rows.append({**rows[find_row(path, **match)], **changes})
+        write_rows(path, header, rows)
+        return None
+
+    return apply
+
+
+def _no_line(break_data):
+    """The same edit, for a problem the config carries (it has no line)."""
+
+    def apply(data: Path):
+        break_data(data)
+
+    return apply
+
+
+def _nul_byte(data: Path):
+    path = _arms(data)
+    lines = path.read_bytes().split(b"\n")
+    lines[3] = lines[3].replace(b"Vizza2016", b"Vizza\x002016", 1) if b"Vizza2016" in lines[3] else lines[3] + b"\x00"
+    path.write_bytes(b"\n".join(lines))
+    return 4
+
+
+CASES += [
+    # 1. tracebacks became messages
+    (
+        "over-long field",
+        _copy_vizza_row(quote="x" * 200_000),
+        ("arms.csv", None, "a field longer than"),
+    ),
+    ("folder where a table should be", _replace_arms(lambda p: p.mkdir()), ("arms.csv", None, "is a folder")),
+    (
+        "pooled row that makes a config entry ambiguous",
+        _copy_pooled_row({"source_id": "Fatima2023", "outcome": "homa_ir"}, analysis="change"),
+        ("config", "evidence_model.pooled.2", "matches 2 rows"),
+    ),
+    # 2. non-finite and absurd numbers
+    ("infinite mean", _edit_vizza({"mean": "inf"}), ("arms.csv", "mean", "not a finite number")),
+    ("Infinity SD", _edit_vizza({"sd": "Infinity"}), ("arms.csv", "sd", "not a finite number")),
+    ("overflow to infinity", _edit_vizza({"sd": "1e999"}), ("arms.csv", "sd", "not a finite number")),
+    ("NaN as a number", _edit_vizza({"mean": "nan"}), ("arms.csv", "mean", "not a number")),
+    (
+        "pooled estimate infinite",
+        _edit_pooled({"estimate": "-Infinity"}),
+        ("pooled.csv", "estimate", "not a finite number"),
+    ),
+    (
+        "absurd change from baseline",
+        _edit_vizza({"timepoint": "change", "mean": "-400"}, VIZZA_INSULIN_END),
+        ("arms.csv", "mean", "a change from baseline larger than the whole plausible range"),
+    ),
+    ("absurd sample size", _edit_vizza({"n": "5000000"}), ("arms.csv", "n", "more than 100000 participants")),
+    (
+        "absurd pooled SMD",
+        _edit_pooled({"estimate": "-40", "ci_low": "-50", "ci_high": "-30"}, source_id="Unfer2017"),
+        ("pooled.csv", "estimate", "above 10 for a SMD"),
+    ),
+    ("pooled year 1850", _edit_pooled({"year": "1850"}), ("pooled.csv", "year", "year outside 1950-2100")),
+    ("study year 3020", _edit_study({"year": "3020"}, "Nehra2017"), ("studies.csv", "year", "year outside")),
+    # 3. invisible duplicates
+    (
+        "zero-width space in an arm key",
+        _edit_vizza({"arm": "PRT\u200b"}),
+        ("arms.csv", "arm", "invisible character (U+200B ZERO WIDTH SPACE)"),
+    ),
+    (
+        "look-alike arm key (full-width letters) is a duplicate",
+        _copy_vizza_row(arm="\uff30\uff32\uff34"),
+        ("arms.csv", "timepoint", "duplicate of line"),
+    ),
+    (
+        "no-break space around a study id is a duplicate",
+        _copy_vizza_row(study_id="Vizza2016\u00a0"),
+        ("arms.csv", "timepoint", "duplicate of line"),
+    ),
+    ("NUL byte", _nul_byte, ("arms.csv", None, "NUL byte")),
+    ("control character in a quote", _edit_vizza({"quote": "bell \x07 here"}), ("arms.csv", None, "control character")),
+    # 4. config and data checked against each other before any job
+    (
+        "pooled row in use loses its CI",
+        _no_line(_edit_pooled({"ci_high": "", "flags": "ci_incomplete"}, source_id="Unfer2017")),
+        ("config", "evidence_model.pooled.1", "no complete CI"),
+    ),
+    (
+        "two pooled sources for one comparison and outcome",
+        _no_line(_edit_pooled({"comparison": "inositol_vs_control"}, source_id="Fatima2023")),
+        ("config", "evidence_model.pooled", "counts trials twice"),
+    ),
+    (
+        "a source's rows in use mix analyses",
+        _no_line(_edit_pooled({"analysis": "post"}, source_id="Unfer2017")),
+        ("config", "evidence_model.pooled", "mix analyses"),
+    ),
+    # 9. a pipe is refused, never waited on
+    ("FIFO in place of a table", _replace_arms(os.mkfifo), ("arms.csv", None, "not a regular file")),
+    # 10. unclear layouts get one clear line
+    (
+        "semicolon-separated file",
+        _rewrite_arms(lambda b: b.replace(b",", b";")),
+        ("arms.csv", None, "separated by semicolons"),
+    ),
+    ("tab-separated file", _rewrite_arms(lambda b: b.replace(b",", b"\t")), ("arms.csv", None, "separated by tabs")),
+    ("blank first line", _rewrite_arms(lambda b: b"\n" + b), ("arms.csv", None, "line 1 is blank")),
+    (
+        "unclosed quote",
+        _append_raw('Nabi2018,"MI,MI,2000,0,0,none\nNabi2018,MI,MI,2000\n'),
+        ("arms.csv", None, "a quote opened on this line is not closed until line"),
+    ),
+    (
+        "stray quote inside a line",
+        _append_raw('Nabi2018,"MI,MI",2000,0,0,none\n'),
+        ("arms.csv", None, "a stray or unclosed quote on this line?"),
+    ),
+    # 11. a printed ratio where a log ratio belongs
+    (
+        "printed ratio in a ROM row",
+        _edit_pooled({"measure": "ROM", "estimate": "0.85", "ci_low": "0.70", "ci_high": "1.03"}),
+        ("pooled.csv", "estimate", "looks like a printed ratio"),
+    ),
+]
+
+
+def _config_edit(old: str, new: str):
+    def apply(text: str) -> str:
+        assert old in text, old
+        return text.replace(old, new, 1)
+
+    return apply
+
+
+# Config mistakes: (id, edit of config.yaml's text, (key or None, message text)).
+CONFIG_CASES = [
+    ("empty config", lambda text: "", (None, "config is empty")),
+    ("config not a mapping", lambda text: "- a\n- b\n", (None, "config must be a mapping")),
+    ("wrongly typed value", _config_edit("rho: 0.5", "rho: high"), ("harmonise.rho", "is not of type 'number'")),
+    (
+        "unknown key",
+        _config_edit("  rho: 0.5", "  rhoo: 0.5"),
+        ("harmonise", "unknown key 'rhoo' (did you mean 'rho'?)"),
+    ),
+    ("duplicate key", _config_edit("  rho: 0.5", "  rho: 0.5\n  rho: 0.8"), (None, "duplicate key 'rho'")),
+    ("YAML alias", _config_edit("data_dir: data", "data_dir: &d data\nx: *d"), (None, "anchors and aliases")),
+    (
+        "unknown flag in exclude_flags",
+        _config_edit("exclude_flags: [implausible_value,", "exclude_flags: [implausible_valu,"),
+        ("evidence.exclude_flags", "unknown flag 'implausible_valu' (did you mean 'implausible_value'?)"),
+    ),
+    (
+        "unknown arm class in a comparison",
+        _config_edit("comparator: [MET]", "comparator: [Met]"),
+        ("comparisons.inositol_vs_metformin.comparator", "unknown arm class 'Met' (did you mean 'MET'?)"),
+    ),
+    (
+        "unknown outcome",
+        _config_edit("{source_id: Unfer2017, outcome: homa_ir}", "{source_id: Unfer2017, outcome: homa-ir}"),
+        ("evidence_model.pooled.0.outcome", "(did you mean 'homa_ir'?)"),
+    ),
+    (
+        "config entry naming no pooled row",
+        _config_edit("{source_id: Unfer2017, outcome: homa_ir}", "{source_id: Unfer2071, outcome: homa_ir}"),
+        ("evidence_model.pooled.0", "names no row of"),
+    ),
+    ("rho of 1", _config_edit("rho: 0.5", "rho: 1"), ("harmonise.rho", "greater than or equal to the maximum of 1")),
+    (
+        "reversed bounds",
+        _config_edit("homa_ir: [0.2, 20.0]", "homa_ir: [20.0, 0.2]"),
+        ("validation.bounds.homa_ir", "reversed or empty range"),
+    ),
+    (
+        "infinite prior scale",
+        _config_edit("effect_sd: 0.5", "effect_sd: .inf"),
+        ("models.network.effect_sd", "not a finite number"),
     ),
 ]

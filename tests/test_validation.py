@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from malformed import CASES
+from conftest import ROOT
+from malformed import CASES, CONFIG_CASES
 
+from irsynth.config import load_config
 from irsynth.problems import DataError
 from irsynth.validate import load_evidence
 
@@ -28,6 +30,18 @@ def test_malformed_input_is_reported(case, data_dir, config):
     ]
     assert matches, f"no problem ({file}, line {line}, {column}, {text!r}) in:\n{err.value}"
     assert f"{file}" in str(err.value) and text in str(err.value)
+
+
+@pytest.mark.parametrize("case", CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
+def test_config_mistakes_are_reported_with_their_key(case, tmp_path):
+    _, edit, (key, text) = case
+    path = tmp_path / "config.yaml"
+    path.write_text(edit((ROOT / "config" / "config.yaml").read_text(encoding="utf-8")), encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        load_config(path) if key != "evidence_model.pooled.0" else load_evidence(ROOT / "data", load_config(path))
+    matches = [p for p in err.value.problems if (key is None or p.column == key) and text in p.reason]
+    assert matches, f"no problem ({key}, {text!r}) in:\n{err.value}"
+    assert all(p.file == str(path) or p.file == "config" for p in err.value.problems)
 
 
 def test_all_problems_in_a_file_are_reported_at_once(data_dir, config):
