@@ -317,7 +317,7 @@ def _nul_byte(data: Path):
     return 4
 
 
-CASES += [
+ISSUE_12_CASES = [
     # 1. tracebacks became messages
     (
         "over-long field",
@@ -414,6 +414,7 @@ CASES += [
         ("pooled.csv", "estimate", "looks like a printed ratio"),
     ),
 ]
+CASES += ISSUE_12_CASES
 
 
 def _config_edit(old: str, new: str):
