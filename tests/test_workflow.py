@@ -38,7 +38,11 @@ def fresh_data(workspace):
     """Restore the bundled data in the workspace after a test edits it."""
     yield workspace / "data"
     for name in ("arms.csv", "pooled.csv", "studies.csv"):
-        shutil.copy(ROOT / "data" / name, workspace / "data" / name)
+        target = workspace / "data" / name
+        if target.is_dir() and not target.is_symlink():  # a malformed case may leave a folder or a pipe there
+            shutil.rmtree(target)
+        target.unlink(missing_ok=True)
+        shutil.copy(ROOT / "data" / name, target)
 
 
 EXPECTED = [
