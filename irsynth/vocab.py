@@ -5,6 +5,8 @@ import difflib
 OUTCOMES = ("homa_ir", "fasting_insulin", "fasting_glucose")
 TIMEPOINTS = ("baseline", "end", "change")
 LIFESTYLE = ("none", "advice", "diet", "exercise", "diet_exercise")
+# "active": an active comparator that receives a drug, a lifestyle programme, or another treatment named in other_tx
+# (a matched control diet: lifestyle diet, control_kind active, other_tx describing it)
 CONTROL_KINDS = ("placebo", "folic_acid", "none", "active")
 COMPONENTS = ("MI", "DCI", "MET", "diet", "exercise", "advice", "placebo", "folic_acid", "usual_care")
 
