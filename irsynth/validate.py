@@ -577,10 +577,13 @@ def _arm_row_rules(arms: pd.DataFrame, config: dict):
     drugs = pd.concat([num[c].isna() | (num[c] > 0) for c in ("mi_mg_day", "dci_mg_day", "metformin_mg_day")], axis=1)
     receives_drug = drugs.any(axis=1)
     yield (
-        (arms["control_kind"] == "active") & ~receives_drug & (arms["other_tx"].str.strip() == ""),
+        (arms["control_kind"] == "active")
+        & ~receives_drug
+        & (arms["lifestyle"] == "none")
+        & (arms["other_tx"].str.strip() == ""),
         "control_kind",
-        "an 'active' comparator must receive a drug (a dose column not 0) or another active treatment named in "
-        "other_tx (a matched control diet, say)",
+        "an 'active' comparator must receive something: a drug (a dose column not 0), a lifestyle programme "
+        "(a matched control diet: lifestyle diet), or another treatment named in other_tx",
     )
     yield (
         ~receives_drug & (arms["lifestyle"] == "none") & (arms["control_kind"] == ""),

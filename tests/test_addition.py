@@ -266,8 +266,9 @@ def _diet_trial(content, control_kind="active", other_tx="matched control diet (
     content["studies"][0]["year"] = "2010"
 
 
-def test_a_matched_control_diet_is_an_active_comparator(data_dir, config, tmp_path):
-    path = template(tmp_path, _diet_trial)
+@pytest.mark.parametrize("other_tx", ["matched control diet (test)", ""])
+def test_a_matched_control_diet_is_an_active_comparator(other_tx, data_dir, config, tmp_path):
+    path = template(tmp_path, lambda content: _diet_trial(content, other_tx=other_tx))
     done = add_evidence(path, data_dir, config)
     assert not [line for line in done if line.startswith(("check:", "note:"))], done
     arms = load_evidence(data_dir, config).arms
