@@ -5,7 +5,8 @@
 Writes a data folder whose arms.csv repeats the bundled arm rows under new study ids (one studies.csv row per new
 study, the bundled pooled.csv) up to `--rows` rows, then validates it with `irsynth.validate.load_evidence` in a
 fresh process (the irsynth found first on PYTHONPATH, or the one in `--repo`) and prints the wall time and the
-peak resident memory of that process. Run it once on a checkout before a change and once after.
+peak resident memory of that process (its CPU time too: on a shared machine the wall time varies with the load).
+Run it once on a checkout before a change and once after.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ import resource, sys, time
 from pathlib import Path
 from irsynth.config import load_config
 from irsynth.validate import load_evidence
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 evidence = load_evidence(Path(sys.argv[1]), load_config(Path(sys.argv[2])))
-seconds = time.perf_counter() - start
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(f"{len(evidence.arms)} arm rows valid in {seconds:.1f} s; peak resident memory {peak:.0f} MB")
+print(f"{len(evidence.arms)} arm rows valid in {seconds:.1f} s (CPU {cpu:.1f} s); peak resident memory {peak:.0f} MB")
 """
 
 

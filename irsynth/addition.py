@@ -198,9 +198,8 @@ def _locate(problem: Problem, scratch: str, data_dir: Path, template: Path, star
         )
         where = _where(template, table, additions[table], row_of(problem.line))
         return Problem(where, None, problem.column, problem.value, reason)
-    return Problem(
-        problem.file.replace(scratch, str(data_dir)), problem.line, problem.column, problem.value, problem.reason
-    )
+    file, reason = (text.replace(scratch, str(data_dir)) for text in (problem.file, problem.reason))
+    return Problem(file, problem.line, problem.column, problem.value, reason)
 
 
 def overlap_notes(evidence, additions: dict, config: dict) -> list[str]:

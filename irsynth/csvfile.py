@@ -191,12 +191,13 @@ def _records(reader, lines: _Lines, name: str, width: int) -> tuple[list[list[st
     of the wrong width (at the line where its unclosed quote opens, if it spans lines), an over-long field, a line
     that is not UTF-8 or holds a NUL byte."""
     records, numbers, problems = [], [], []
+    seen: dict[str, str] = {}  # one object per distinct cell text: repeated units, URLs and quotes cost memory once
     previous_end = 1
     try:
         for row in reader:
             line, previous_end = previous_end + 1, reader.line_num
             if len(row) == width:
-                cells = [cell.strip() for cell in row]
+                cells = [seen.setdefault(cell, cell) for cell in map(str.strip, row)]
                 joined = "\x1f".join(cells)
                 if joined.strip("\x1f"):
                     records.append([restore(c) for c in cells] if "'" in joined else cells)

@@ -412,8 +412,11 @@ def _coerce_numbers(frame: pd.DataFrame, columns: list[str], name: str) -> tuple
     for column in columns:
         if column not in frame:
             continue
-        text = frame[column].astype(str).str.replace("\u2212", "-", regex=False)
+        text = frame[column]
         numbers = pd.to_numeric(text.where(text != ""), errors="coerce").astype(float)
+        retry = numbers.isna() & (text != "")
+        if retry.any():  # a minus sign typed as U+2212
+            numbers[retry] = pd.to_numeric(text[retry].str.replace("\u2212", "-", regex=False), errors="coerce")
         bad = (numbers.isna() & (text != "")) | np.isinf(numbers)
         for index in frame.index[bad]:
             reason = "not a number" if np.isnan(numbers[index]) else "not a finite number"
@@ -468,7 +471,10 @@ def _flagged(frame: pd.DataFrame, mask, column: str, reason, path: Path) -> list
 
 
 def _has_flag(frame: pd.DataFrame, flag: str) -> pd.Series:
-    return frame["flags"].str.contains(rf"(?:^|;)\s*{flag}\s*(?:;|$)", regex=True)
+    maybe = frame["flags"].str.contains(flag, regex=False)
+    has = pd.Series(False, index=frame.index)
+    has[maybe] = frame.loc[maybe, "flags"].str.contains(rf"(?:^|;)\s*{flag}\s*(?:;|$)", regex=True)
+    return has
 
 
 def _outside(values: pd.Series, low, high) -> pd.Series:

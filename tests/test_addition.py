@@ -299,3 +299,12 @@ def test_the_overlap_note_needs_the_comparison_and_outcome_of_the_source(data_di
     done = add_evidence(template(tmp_path, lambda c: c["studies"][0].update(year="2010")), data_dir, config)
     notes = [line for line in done if line.startswith("check:")]
     assert len(notes) == 1 and "inositol_vs_control, homa_ir" in notes[0], done
+
+
+def test_a_pooled_row_that_makes_a_config_entry_ambiguous_is_refused(data_dir, config, tmp_path):
+    header, rows = read_rows(data_dir / "pooled.csv")
+    row = dict(rows[find_row(data_dir / "pooled.csv", source_id="Fatima2023", outcome="homa_ir")])
+    path = tmp_path / "pooled.yaml"
+    path.write_text(yaml.safe_dump({"pooled": [{**row, "analysis": "change"}]}))
+    message = _refused(path, data_dir, config, "evidence_model.pooled.2")
+    assert f"matches 2 rows of {data_dir}/pooled.csv" in message and "add `analysis:`" in message
