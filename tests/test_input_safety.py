@@ -78,6 +78,11 @@ def test_cli_problems_are_one_message_without_traceback(data_dir, tmp_path, caps
     assert "typed.yaml, key 'harmonise.rho': [1] is not of type 'number'" in capsys.readouterr().err
     assert cli_main(["check", str(data_dir), "--config", str(tmp_path)]) == 1
     assert f"{tmp_path}: is a folder, not a file" in capsys.readouterr().err
+    assert cli_main(["check", str(data_dir / "arms.csv")]) == 1  # a file where the data folder should be
+    assert "arms.csv/studies.csv: a part of this path is a file, not a folder" in capsys.readouterr().err
+    (tmp_path / "latin1.yaml").write_bytes((ROOT / "config" / "config.yaml").read_bytes() + "# µ\n".encode("cp1252"))
+    assert cli_main(["check", str(data_dir), "--config", str(tmp_path / "latin1.yaml")]) == 1
+    assert "latin1.yaml, line " in capsys.readouterr().err
     (data_dir / "studies.csv").unlink()
     os.mkfifo(data_dir / "studies.csv")
     assert cli_main(["check", str(data_dir)]) == 1
