@@ -153,6 +153,18 @@ KEY_COLUMNS = [
     "search_date",
 ]
 
+# columns with a controlled vocabulary: a value outside it gets the closest allowed one as a suggestion
+VOCABULARIES = {
+    "lifestyle": vocab.LIFESTYLE,
+    "control_kind": vocab.CONTROL_KINDS,
+    "outcome": vocab.OUTCOMES,
+    "timepoint": vocab.TIMEPOINTS,
+    "measure": vocab.MEASURES,
+    "analysis": vocab.ANALYSES,
+    "randomised": vocab.RANDOMISED,
+    "background_advice": vocab.BACKGROUND_ADVICE,
+}
+
 _positive = {"error": "must be > 0"}
 
 
@@ -433,7 +445,10 @@ def _schema_problems(frame: pd.DataFrame, schema: pa.DataFrameSchema, name: str)
         for case in err.failure_cases.itertuples(index=False):
             line = None if pd.isna(case.index) else int(frame.at[case.index, LINE])
             value = None if case.failure_case is None or pd.isna(case.failure_case) else str(case.failure_case)
-            problems.append(Problem(name, line, case.column, value, str(case.check)))
+            reason = str(case.check)
+            if value and case.column in VOCABULARIES and reason.startswith("not a known"):
+                reason = reason.replace(";", vocab.suggest(value, VOCABULARIES[case.column]) + ";", 1)
+            problems.append(Problem(name, line, case.column, value, reason))
         return problems
     return []
 

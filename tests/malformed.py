@@ -387,6 +387,12 @@ ISSUE_12_CASES = [
         _no_line(_edit_pooled({"analysis": "post"}, source_id="Unfer2017")),
         ("config", "evidence_model.pooled", "mix analyses"),
     ),
+    # 5. typos in data vocabularies get a suggestion
+    (
+        "outcome typed with a hyphen",
+        _edit_vizza({"outcome": "fasting-insulin"}),
+        ("arms.csv", "outcome", "not a known outcome (did you mean 'fasting_insulin'?)"),
+    ),
     # 9. a pipe is refused, never waited on
     ("FIFO in place of a table", _replace_arms(os.mkfifo), ("arms.csv", None, "not a regular file")),
     # 10. unclear layouts get one clear line
