@@ -74,8 +74,9 @@ def main() -> None:
         folder = Path(scratch)
         write_data(folder, args.rows)
         env = {**os.environ, "PYTHONPATH": str(repo)}
-        run = subprocess.run(
-            [sys.executable, "-c", CHILD, str(folder), str(repo / "config" / "config.yaml")],
+        run = subprocess.run(  # -P: the current folder does not shadow `--repo`
+            [sys.executable, "-P", "-c", CHILD, str(folder), str(repo / "config" / "config.yaml")],
+            cwd=repo,
             env=env,
             capture_output=True,
             text=True,

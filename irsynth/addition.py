@@ -26,7 +26,7 @@ from irsynth.evidence_set import LISTED, NONE, overlap_status, select_pooled
 from irsynth.harmonise import arm_class
 from irsynth.problems import DataError, Problem
 from irsynth.provenance import write_atomic
-from irsynth.validate import load_evidence
+from irsynth.validate import check_evidence
 from irsynth.yamlfile import StrictTextLoader, error_line, error_text
 
 TABLES = ("studies", "arms", "pooled")
@@ -148,7 +148,7 @@ def add_evidence(template: Path, data_dir: Path, config: dict, dry_run: bool = F
         for table in TABLES:
             Path(scratch, f"{table}.csv").write_text(new_texts.get(table, texts[table]), encoding="utf-8")
         try:
-            evidence = load_evidence(Path(scratch), config)
+            evidence = check_evidence(Path(scratch), config)
         except DataError as err:
             located = [_locate(p, scratch, data_dir, template, starts, additions) for p in err.problems]
             raise DataError(located) from None

@@ -22,7 +22,7 @@ from irsynth.addition import add_evidence
 from irsynth.config import config_warnings, load_config
 from irsynth.evidence_set import OverlapError
 from irsynth.problems import DataError
-from irsynth.validate import load_evidence
+from irsynth.validate import check_evidence
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "config.yaml"
 
@@ -68,7 +68,7 @@ def _run(args) -> int:
     for warning in config_warnings(config):
         print(f"warning: {args.config}: {warning}", file=sys.stderr)
     if args.command == "check":
-        evidence = load_evidence(args.data_dir, config, str(args.config))
+        evidence = check_evidence(args.data_dir, config, str(args.config))
         print(
             f"{args.data_dir}: OK ({len(evidence.arms)} arm rows, {len(evidence.pooled)} pooled rows, "
             f"{len(evidence.studies)} studies)"

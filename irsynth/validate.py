@@ -272,9 +272,8 @@ class Evidence:
     studies: pd.DataFrame
 
 
-def load_evidence(data_dir: Path, config: dict, config_name: str = "config") -> Evidence:
-    """Read and validate arms.csv, pooled.csv and studies.csv in `data_dir`, and every reference of the config
-    (named `config_name` in messages) into them; raise DataError listing all problems."""
+def load_evidence(data_dir: Path, config: dict) -> Evidence:
+    """Read and validate arms.csv, pooled.csv and studies.csv in `data_dir`; raise DataError listing all problems."""
     data_dir = Path(data_dir)
     problems: list[Problem] = []
     files = {name: data_dir / f"{name}.csv" for name in ("arms", "pooled", "studies")}
@@ -288,11 +287,19 @@ def load_evidence(data_dir: Path, config: dict, config_name: str = "config") -> 
         problems += arm_problems(arms, files["arms"], config, studies)
     if not pooled.empty:
         problems += pooled_problems(pooled, files["pooled"], config, studies)
-    if not problems:
-        problems += config_data_problems(pooled, files["pooled"], config, config_name)
     if problems:
         raise DataError(problems)
     return Evidence(arms=arms, pooled=pooled, studies=studies)
+
+
+def check_evidence(data_dir: Path, config: dict, config_name: str = "config") -> Evidence:
+    """load_evidence, then every reference of the config (named `config_name` in messages) into the tables, as the
+    evidence model will use them (config_data_problems); DataError listing all problems."""
+    evidence = load_evidence(data_dir, config)
+    problems = config_data_problems(evidence.pooled, Path(data_dir) / "pooled.csv", config, config_name)
+    if problems:
+        raise DataError(problems)
+    return evidence
 
 
 def config_data_problems(pooled: pd.DataFrame, path: Path, config: dict, config_name: str) -> list[Problem]:
@@ -351,7 +358,7 @@ def config_data_problems(pooled: pd.DataFrame, path: Path, config: dict, config_
 
 
 def check_inputs(data_dir: Path, config: dict, config_name: str, stamp: Path) -> bool:
-    """The up-front check of a run: the data tables and every reference of the config into them (load_evidence).
+    """The up-front check of a run: the data tables and every reference of the config into them (check_evidence).
     Skipped when the tables, the config and the checking code hash as they did at the last check that passed (their
     SHA-256 digests in `stamp`, written only when they change). Returns whether the check ran; DataError if it
     failed."""
@@ -359,7 +366,7 @@ def check_inputs(data_dir: Path, config: dict, config_name: str, stamp: Path) ->
     stamp = Path(stamp)
     if digest is not None and stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == digest:
         return False
-    load_evidence(data_dir, config, config_name)
+    check_evidence(data_dir, config, config_name)
     if digest is not None:
         write_atomic(stamp, digest + "\n")
     return True

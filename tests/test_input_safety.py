@@ -93,7 +93,7 @@ def test_cli_other_failures_are_one_line_and_debug_shows_the_traceback(data_dir,
     def broken(*args, **kwargs):
         raise OSError(28, "No space left on device", str(tmp_path / "out"))
 
-    monkeypatch.setattr("irsynth.cli.load_evidence", broken)
+    monkeypatch.setattr("irsynth.cli.check_evidence", broken)
     assert cli_main(["check", str(data_dir)]) == 2
     err = capsys.readouterr().err
     assert "No space left on device" in err and "--debug" in err and "Traceback" not in err

@@ -9,7 +9,7 @@ from malformed import CASES, CONFIG_CASES
 
 from irsynth.config import load_config
 from irsynth.problems import DataError
-from irsynth.validate import load_evidence
+from irsynth.validate import check_evidence, load_evidence
 
 
 def test_bundled_data_are_valid(data_dir, config):
@@ -22,7 +22,7 @@ def test_malformed_input_is_reported(case, data_dir, config):
     _, break_data, (file, column, text) = case
     line = break_data(data_dir)
     with pytest.raises(DataError) as err:
-        load_evidence(data_dir, config)
+        check_evidence(data_dir, config)
     matches = [
         p
         for p in err.value.problems
@@ -38,7 +38,7 @@ def test_config_mistakes_are_reported_with_their_key(case, tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(edit((ROOT / "config" / "config.yaml").read_text(encoding="utf-8")), encoding="utf-8")
     with pytest.raises(DataError) as err:
-        load_config(path) if key != "evidence_model.pooled.0" else load_evidence(ROOT / "data", load_config(path))
+        load_config(path) if key != "evidence_model.pooled.0" else check_evidence(ROOT / "data", load_config(path))
     matches = [p for p in err.value.problems if (key is None or p.column == key) and text in p.reason]
     assert matches, f"no problem ({key}, {text!r}) in:\n{err.value}"
     assert all(p.file == str(path) or p.file == "config" for p in err.value.problems)
