@@ -4,10 +4,13 @@
 often as needed. `diagnostics` tabulates R-hat, bulk and tail ESS per parameter plus divergences and E-BFMI;
 `check_gates` compares them with config `sampling.gates` and raises `ConvergenceError` naming the model, the
 parameter and the figure (or returns the failures as warnings when `sampling.on_gate_failure` is "warn").
+`fit_gated` re-fits a run that fails a gate with the safer settings of config `sampling.retries` before giving up,
+and records which attempt and which settings gave the fit it returns.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import arviz as az
@@ -130,8 +133,78 @@ def check_gates(
     if not per_fit["bfmi_min"] >= gates["bfmi_min"]:
         failures.append(f"{model_name}: E-BFMI {per_fit['bfmi_min']:.2f} in a chain (gate >= {gates['bfmi_min']})")
     if failures and on_failure == "stop":
-        raise ConvergenceError("convergence gate failed:\n  " + "\n  ".join(failures))
+        raise ConvergenceError(_gate_message(failures))
     return failures
+
+
+def _gate_message(failures: list[str]) -> str:
+    return "convergence gate failed:\n  " + "\n  ".join(failures)
+
+
+RETRY_KEYS = ("target_accept", "tune", "draws")
+
+
+def retry_ladder(sampling: dict) -> list[dict]:
+    """The sampling settings of each attempt: as configured, then each step of `sampling.retries` over the attempt
+    before it. A step never lowers a setting (the evidence model's own target_accept may already be higher)."""
+    ladder = [dict(sampling)]
+    for step in sampling.get("retries", []):
+        ladder.append({**ladder[-1], **{k: max(v, ladder[-1][k]) for k, v in step.items()}})
+    return ladder
+
+
+def sample_with(sampler: Sampler, seed: int, **data) -> Callable[[dict], object]:
+    """`fit_gated`'s sampling function of a compiled `sampler` and its data: other target_accept, tune or draws need
+    no new compilation."""
+
+    def sample(settings: dict):
+        saved, sampler.settings = sampler.settings, settings
+        try:
+            return sampler.sample(seed=seed, **data)
+        finally:
+            sampler.settings = saved
+
+    return sample
+
+
+@dataclass
+class GatedFit:
+    """An MCMC fit, its diagnostics, the gates it failed, and the attempt (1: as configured) that gave it."""
+
+    trace: object
+    table: pd.DataFrame
+    per_fit: dict
+    failures: list[str]
+    attempt: int
+    settings: dict
+
+    @property
+    def columns(self) -> dict:
+        """The attempt and its settings, as recorded beside the diagnostics."""
+        return {"attempt": self.attempt, **{key: self.settings[key] for key in RETRY_KEYS}}
+
+
+def fit_gated(
+    sample: Callable[[dict], object], sampling: dict, var_names: list[str], model_name: str, on_failure: str = "warn"
+) -> GatedFit:
+    """Fit by `sample(settings) -> trace` under each setting of the retry ladder until the gates pass; the last
+    attempt's failures raise ConvergenceError when `on_failure` is 'stop', else they are returned with the fit."""
+    for attempt, settings in enumerate(retry_ladder(sampling), 1):  # noqa: B007 (the attempt that gave the fit)
+        trace = sample(settings)
+        table, per_fit = diagnostics(trace, var_names)
+        failures = check_gates(table, per_fit, sampling["gates"], model_name, "warn")
+        if not failures:
+            break
+    if failures and attempt > 1:
+        failures = [f"{f} (after {attempt} attempts, the last with {settings_text(settings)})" for f in failures]
+    if failures and on_failure == "stop":
+        raise ConvergenceError(_gate_message(failures))
+    return GatedFit(trace, table, per_fit, failures, attempt, settings)
+
+
+def settings_text(settings: dict) -> str:
+    """'target_accept 0.999, tune 4000, draws 4000'."""
+    return ", ".join(f"{key} {settings[key]:g}" for key in RETRY_KEYS)
 
 
 def predictive_checks(

@@ -34,7 +34,7 @@ from pymc.model.transform.conditioning import remove_value_transforms
 from pytensor.graph.replace import vectorize_graph
 from scipy.special import logsumexp
 
-from irsynth.fitting import Sampler, check_gates, data_values, diagnostics
+from irsynth.fitting import RETRY_KEYS, Sampler, check_gates, data_values, fit_gated, sample_with, settings_text
 from irsynth.provenance import atomic_path
 
 UNCHANGED_TOLERANCE = 1e-8  # log-weight range below which the posterior is taken as unchanged
@@ -134,8 +134,10 @@ class Fit:
             return f"PSIS update (Pareto k {self.per_fit['pareto_k']:.2f}, ESS {self.per_fit['ess_update']:.0f})"
         if self.method == "unchanged" and self.per_fit["base_run"] != self.per_fit.get("run"):
             return f"MCMC (the stored fit of run '{self.per_fit['base_run']}', whose posterior this is)"
-        rejected = self.per_fit.get("update_rejected")
-        return f"MCMC (update {rejected})" if rejected else "MCMC"
+        notes = [f"update {self.per_fit['update_rejected']}"] if self.per_fit.get("update_rejected") else []
+        if self.per_fit.get("attempt", 1) > 1:
+            notes.append(f"attempt {self.per_fit['attempt']}, with safer settings: {settings_text(self.per_fit)}")
+        return f"MCMC ({'; '.join(notes)})" if notes else "MCMC"
 
     @property
     def columns(self) -> dict:
@@ -146,7 +148,8 @@ class Fit:
         """Per-parameter diagnostics (of the MCMC fit the draws come from), per-fit figures, how it was obtained."""
         update = {key: self.per_fit.get(key, np.nan) for key in ("pareto_k", "ess_update")}
         per_fit = {key: self.per_fit[key] for key in ("divergences", "bfmi_min")}
-        return self.diagnostics.assign(**per_fit, **self.columns, **update)
+        attempt = {key: self.per_fit.get(key, np.nan) for key in ("attempt", *RETRY_KEYS)}
+        return self.diagnostics.assign(**per_fit, **attempt, **self.columns, **update)
 
 
 class IncrementalSampler:
@@ -232,13 +235,19 @@ class IncrementalSampler:
     def _mcmc(self, run: str, on_failure: str, overrides: dict, rejected: list[str]) -> Fit:
         if self._sampler is None:
             self._sampler = Sampler(self.model, self.sampling, var_names=self.functions.free)
-        sampled = self._sampler.sample(seed=self.sampling["seed"], **overrides)
-        posterior = sampled.posterior.to_dataset()[self.functions.free]
-        log_density, extra = self.functions(posterior, **overrides)
-        trace = _trace(posterior, extra)
-        trace["sample_stats"] = sampled["sample_stats"]
-        table, per_fit = diagnostics(trace, self.var_names)
-        failures = check_gates(table, per_fit, self.sampling["gates"], self._label(run), on_failure)
+        sample = sample_with(self._sampler, self.sampling["seed"], **overrides)
+
+        def with_deterministics(settings: dict) -> xr.DataTree:
+            sampled = sample(settings)
+            posterior = sampled.posterior.to_dataset()[self.functions.free]
+            trace = _trace(posterior, self.functions(posterior, **overrides)[1])
+            trace["sample_stats"] = sampled["sample_stats"]
+            return trace
+
+        gated = fit_gated(with_deterministics, self.sampling, self.var_names, self._label(run), on_failure)
+        trace, posterior = gated.trace, gated.trace.posterior.to_dataset()[self.functions.free]
+        log_density = self.functions(posterior, **overrides)[0]
+        table, per_fit, failures = gated.table, gated.per_fit | gated.columns, gated.failures
         if self.cache is not None:
             store_base(
                 self.cache,

@@ -1,11 +1,14 @@
-"""Convergence gates name the model, the parameter and the figure; 'warn' returns instead of raising."""
+"""Convergence gates name the model, the parameter and the figure; 'warn' returns instead of raising. A failing fit
+is retried with the safer settings of the retry ladder, and the attempt that gave it is recorded."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
-from irsynth.fitting import ConvergenceError, check_gates
+from irsynth.fitting import ConvergenceError, check_gates, fit_gated, retry_ladder
 
 GATES = {"r_hat_max": 1.01, "ess_min": 400, "divergences_max": 0, "bfmi_min": 0.3}
 GOOD = pd.DataFrame([{"parameter": "mu", "r_hat": 1.001, "ess_bulk": 2000.0, "ess_tail": 1800.0}])
@@ -32,3 +35,60 @@ def test_failed_gate_stops_with_model_parameter_and_figure(table, per_fit, text)
     assert "pairwise inositol_vs_control__homa_ir" in str(err.value) and text in str(err.value)
     warnings = check_gates(table, per_fit, GATES, "m", on_failure="warn")
     assert len(warnings) == 1 and text in warnings[0]
+
+
+LADDER = [{"target_accept": 0.995, "tune": 2000}, {"target_accept": 0.999, "tune": 4000, "draws": 4000}]
+SAMPLING = {"target_accept": 0.95, "tune": 1000, "draws": 2000, "gates": GATES, "retries": LADDER}
+
+
+def test_retry_ladder_steps_over_the_attempt_before_and_never_lowers_a_setting():
+    assert [(s["target_accept"], s["tune"], s["draws"]) for s in retry_ladder(SAMPLING)] == [
+        (0.95, 1000, 2000),
+        (0.995, 2000, 2000),
+        (0.999, 4000, 4000),
+    ]
+    higher = retry_ladder({**SAMPLING, "target_accept": 0.998, "draws": 8000})
+    assert [(s["target_accept"], s["draws"]) for s in higher] == [(0.998, 8000), (0.998, 8000), (0.999, 8000)]
+    assert retry_ladder({**SAMPLING, "retries": []}) == [{**SAMPLING, "retries": []}]
+
+
+def _fake_fit(divergent_below: float, calls: list):
+    """A sampling function whose fits have 3 divergences while target_accept < `divergent_below`."""
+
+    def sample(settings):
+        calls.append(settings)
+        rng = np.random.default_rng(1)
+        chains, draws = 4, 500
+        diverging = np.zeros((chains, draws), bool)
+        diverging[0, :3] = settings["target_accept"] < divergent_below
+        posterior = xr.Dataset({"mu": (("chain", "draw"), rng.normal(size=(chains, draws)))})
+        stats = xr.Dataset(
+            {
+                "diverging": (("chain", "draw"), diverging),
+                "energy": (("chain", "draw"), rng.normal(size=(chains, draws))),
+            }
+        )
+        return xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats})
+
+    return sample
+
+
+def test_a_fit_failing_a_gate_is_retried_with_safer_settings_which_are_recorded():
+    calls = []
+    fit = fit_gated(_fake_fit(0.99, calls), SAMPLING, ["mu"], "pairwise x", on_failure="stop")
+    assert fit.failures == [] and fit.attempt == 2 and len(calls) == 2
+    assert fit.columns == {"attempt": 2, "target_accept": 0.995, "tune": 2000, "draws": 2000}
+    first = fit_gated(_fake_fit(0.9, []), SAMPLING, ["mu"], "pairwise x", on_failure="stop")
+    assert first.attempt == 1 and first.columns["target_accept"] == 0.95
+
+
+def test_a_fit_failing_every_attempt_is_returned_flagged_or_stops():
+    calls = []
+    fit = fit_gated(_fake_fit(1.0, calls), SAMPLING, ["mu"], "pairwise x")
+    assert fit.attempt == 3 and len(calls) == 3
+    assert fit.failures == [
+        "pairwise x: 3 divergent transitions (gate <= 0) (after 3 attempts, the last with target_accept 0.999, "
+        "tune 4000, draws 4000)"
+    ]
+    with pytest.raises(ConvergenceError, match="after 3 attempts"):
+        fit_gated(_fake_fit(1.0, []), SAMPLING, ["mu"], "evidence model", on_failure="stop")
