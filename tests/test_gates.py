@@ -9,6 +9,7 @@ import pytest
 import xarray as xr
 
 from irsynth.fitting import ConvergenceError, check_gates, fit_gated, retry_ladder
+from irsynth.updating import Fit
 
 GATES = {"r_hat_max": 1.01, "ess_min": 400, "divergences_max": 0, "bfmi_min": 0.3}
 GOOD = pd.DataFrame([{"parameter": "mu", "r_hat": 1.001, "ess_bulk": 2000.0, "ess_tail": 1800.0}])
@@ -92,3 +93,14 @@ def test_a_fit_failing_every_attempt_is_returned_flagged_or_stops():
     ]
     with pytest.raises(ConvergenceError, match="after 3 attempts"):
         fit_gated(_fake_fit(1.0, []), SAMPLING, ["mu"], "evidence model", on_failure="stop")
+
+
+def test_an_evidence_model_fit_says_which_attempt_gave_it():
+    per_fit = {"divergences": 0, "bfmi_min": 0.9, "base": "b", "attempt": 2, "target_accept": 0.995, "tune": 2000}
+    fit = Fit(None, "MCMC", GOOD, per_fit | {"draws": 2000})
+    assert fit.description == "MCMC (attempt 2, with safer settings: target_accept 0.995, tune 2000, draws 2000)"
+    table = fit.diagnostics_table()
+    assert table[["attempt", "target_accept", "tune", "draws"]].to_dict("records") == [
+        {"attempt": 2, "target_accept": 0.995, "tune": 2000, "draws": 2000}
+    ]
+    assert Fit(None, "MCMC", GOOD, {**per_fit, "attempt": 1}).description == "MCMC"
