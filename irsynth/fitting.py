@@ -189,11 +189,12 @@ def fit_gated(
 ) -> GatedFit:
     """Fit by `sample(settings) -> trace` under each setting of the retry ladder until the gates pass; the last
     attempt's failures raise ConvergenceError when `on_failure` is 'stop', else they are returned with the fit."""
-    for attempt, settings in enumerate(retry_ladder(sampling), 1):  # noqa: B007 (the attempt that gave the fit)
+    ladder = retry_ladder(sampling)
+    for attempt, settings in enumerate(ladder, 1):
         trace = sample(settings)
         table, per_fit = diagnostics(trace, var_names)
         failures = check_gates(table, per_fit, sampling["gates"], model_name, "warn")
-        if not failures:
+        if not failures or attempt == len(ladder):
             break
     if failures and attempt > 1:
         failures = [f"{f} (after {attempt} attempts, the last with {settings_text(settings)})" for f in failures]
