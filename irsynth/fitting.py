@@ -112,20 +112,33 @@ def _element_labels(array) -> list[str]:
     return [f"{array.name}[{', '.join(map(str, np.atleast_1d(key)))}]" for key in index]
 
 
+NAMED_PER_GATE = 3
+
+
 def check_gates(
     table: pd.DataFrame, per_fit: dict, gates: dict, model_name: str, on_failure: str = "stop"
 ) -> list[str]:
-    """Messages for every gate a fit fails; raise ConvergenceError if any and `on_failure` is 'stop'."""
+    """Messages for every gate a fit fails; raise ConvergenceError if any and `on_failure` is 'stop'. Up to
+    NAMED_PER_GATE parameters failing a gate are named each; beyond that, the count and the worst one."""
     failures = []
-    for row in table.itertuples():
-        if not row.r_hat <= gates["r_hat_max"]:
-            failures.append(f"{model_name}: R-hat of {row.parameter} is {row.r_hat:.3f} (gate <= {gates['r_hat_max']})")
-        for kind in ("ess_bulk", "ess_tail"):
-            value = getattr(row, kind)
-            if not value >= gates["ess_min"]:
-                name = kind.replace("_", " ")
-                gate = gates["ess_min"]
-                failures.append(f"{model_name}: {name} ESS of {row.parameter} is {value:.0f} (gate >= {gate})")
+    r_hat, ess = gates["r_hat_max"], gates["ess_min"]
+    for column, name, digits, fails, gate in (
+        ("r_hat", "R-hat", 3, ~(table["r_hat"] <= r_hat), f"<= {r_hat}"),
+        ("ess_bulk", "ess bulk ESS", 0, ~(table["ess_bulk"] >= ess), f">= {ess}"),
+        ("ess_tail", "ess tail ESS", 0, ~(table["ess_tail"] >= ess), f">= {ess}"),
+    ):
+        failing = table[fails]
+        if len(failing) > NAMED_PER_GATE:
+            worst = failing.sort_values(column, ascending=column != "r_hat", na_position="first").iloc[0]
+            failures.append(
+                f"{model_name}: {name} of {len(failing)} parameters fails its gate ({gate}); the worst, "
+                f"{worst['parameter']}, is {worst[column]:.{digits}f}"
+            )
+            continue
+        failures += [
+            f"{model_name}: {name} of {row['parameter']} is {row[column]:.{digits}f} (gate {gate})"
+            for row in failing.to_dict("records")
+        ]
     if per_fit["divergences"] > gates["divergences_max"]:
         failures.append(
             f"{model_name}: {per_fit['divergences']} divergent transitions (gate <= {gates['divergences_max']})"

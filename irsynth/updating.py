@@ -34,10 +34,20 @@ from pymc.model.transform.conditioning import remove_value_transforms
 from pytensor.graph.replace import vectorize_graph
 from scipy.special import logsumexp
 
-from irsynth.fitting import RETRY_KEYS, Sampler, check_gates, data_values, fit_gated, sample_with, settings_text
+from irsynth.fitting import (
+    RETRY_KEYS,
+    Sampler,
+    check_gates,
+    data_values,
+    fit_gated,
+    retry_ladder,
+    sample_with,
+    settings_text,
+)
 from irsynth.provenance import atomic_path
 
 UNCHANGED_TOLERANCE = 1e-8  # log-weight range below which the posterior is taken as unchanged
+RETRY_STORED = "the stored fit fails a gate: sampled again with safer settings"
 
 
 class PosteriorFunctions:
@@ -203,7 +213,8 @@ class IncrementalSampler:
         An update's ESS per parameter is the stored fit's times the weights' efficiency 1 / sum(w^2) / S; it must
         pass the ESS gate, with Pareto k <= pareto_k_max. The stored fit's other diagnostics (R-hat, divergences,
         E-BFMI) carry over and are checked against the current gates like a new MCMC fit's (the same seed would
-        reproduce them)."""
+        reproduce them); a stored fit that fails them is not used unless it came from the last attempt of the retry
+        ladder, so the run is sampled again with safer settings."""
         base = load_base(self.cache, base_run, self.fingerprint)
         if base is None:
             return None, ""
@@ -213,7 +224,9 @@ class IncrementalSampler:
         log_density, extra = self.functions(posterior, **overrides)
         log_ratio = log_density - stored_log_density
         if np.ptp(log_ratio) < UNCHANGED_TOLERANCE:
-            failures = check_gates(table, per_fit, self.sampling["gates"], self._label(run), on_failure)
+            failures = self._stored_gates(table, per_fit, run, on_failure)
+            if failures is None:
+                return None, RETRY_STORED
             return Fit(_trace(posterior, extra), "unchanged", table, per_fit, failures), ""
         try:
             update = psis_resample(log_ratio, self.sampling["seed"])
@@ -227,10 +240,20 @@ class IncrementalSampler:
             return None, f"Pareto k {update.pareto_k:.2f} > {self.update['pareto_k_max']:g}"
         if not ess >= self.sampling["gates"]["ess_min"]:
             return None, f"ESS {ess:.0f} < {self.sampling['gates']['ess_min']}"
-        failures = check_gates(scaled, per_fit, self.sampling["gates"], self._label(run), on_failure)
+        failures = self._stored_gates(scaled, per_fit, run, on_failure)
+        if failures is None:
+            return None, RETRY_STORED
         per_fit |= {"pareto_k": update.pareto_k, "ess_update": ess}
         resampled = take_draws(xr.merge([posterior, extra]), update.indices)
         return Fit(xr.DataTree.from_dict({"posterior": resampled}), "PSIS update", scaled, per_fit, failures), ""
+
+    def _stored_gates(self, table: pd.DataFrame, per_fit: dict, run: str, on_failure: str) -> list[str] | None:
+        """The gates a stored fit's carried diagnostics fail, as check_gates; None where it fails some and the retry
+        ladder has attempts it did not try (the run is then sampled again, with safer settings)."""
+        failures = check_gates(table, per_fit, self.sampling["gates"], self._label(run), "warn")
+        if failures and per_fit.get("attempt", 1) < len(retry_ladder(self.sampling)):
+            return None
+        return check_gates(table, per_fit, self.sampling["gates"], self._label(run), on_failure)
 
     def _mcmc(self, run: str, on_failure: str, overrides: dict, rejected: list[str]) -> Fit:
         if self._sampler is None:

@@ -3,13 +3,15 @@ is retried with the safer settings of the retry ladder, and the attempt that gav
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
 from irsynth.fitting import ConvergenceError, check_gates, fit_gated, retry_ladder
-from irsynth.updating import Fit
+from irsynth.updating import Fit, IncrementalSampler
 
 GATES = {"r_hat_max": 1.01, "ess_min": 400, "divergences_max": 0, "bfmi_min": 0.3}
 GOOD = pd.DataFrame([{"parameter": "mu", "r_hat": 1.001, "ess_bulk": 2000.0, "ess_tail": 1800.0}])
@@ -104,3 +106,24 @@ def test_an_evidence_model_fit_says_which_attempt_gave_it():
         {"attempt": 2, "target_accept": 0.995, "tune": 2000, "draws": 2000}
     ]
     assert Fit(None, "MCMC", GOOD, {**per_fit, "attempt": 1}).description == "MCMC"
+
+
+def test_many_parameters_failing_one_gate_give_one_message_naming_the_worst():
+    table = pd.DataFrame(
+        [{"parameter": f"d[{i}]", "r_hat": 1.0, "ess_bulk": 100.0 + i, "ess_tail": 2000.0} for i in range(5)]
+    )
+    table.loc[3, "ess_bulk"] = 50.0
+    failures = check_gates(table, {"divergences": 0, "bfmi_min": 0.9}, GATES, "evidence model", on_failure="warn")
+    assert failures == ["evidence model: ess bulk ESS of 5 parameters fails its gate (>= 400); the worst, d[3], is 50"]
+
+
+def test_a_stored_fit_failing_a_gate_is_sampled_again_unless_it_had_every_attempt():
+    fits = SimpleNamespace(sampling=SAMPLING, _label=lambda run: f"evidence model ({run})")
+    failing = {"divergences": 2, "bfmi_min": 0.9}
+    assert IncrementalSampler._stored_gates(fits, GOOD, {**failing, "attempt": 1}, "rho", "stop") is None
+    assert IncrementalSampler._stored_gates(fits, GOOD, failing, "rho", "stop") is None  # stored before retries
+    last = IncrementalSampler._stored_gates(fits, GOOD, {**failing, "attempt": 3}, "rho", "warn")
+    assert last == ["evidence model (rho): 2 divergent transitions (gate <= 0)"]
+    with pytest.raises(ConvergenceError):
+        IncrementalSampler._stored_gates(fits, GOOD, {**failing, "attempt": 3}, "primary", "stop")
+    assert IncrementalSampler._stored_gates(fits, GOOD, {"divergences": 0, "bfmi_min": 0.9}, "rho", "stop") == []
