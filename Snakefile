@@ -1,6 +1,12 @@
 # Living Bayesian evidence synthesis: inositol, lifestyle and insulin resistance in PCOS.
 # The Snakefile loads and validates config and data, then includes one rule file per stage.
+import sys
+import time
+from pathlib import Path
+
 from snakemake.utils import min_version
+
+from irsynth.last_good import failure_message, keep_last_good
 
 min_version("9.0")
 
@@ -9,6 +15,19 @@ configfile: "config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"
+
+
+# the report and model tables of the last good run are kept in results/last_good (irsynth.last_good): Snakemake
+# deletes the outputs of a job that fails
+RUN_STARTED = time.time()
+
+
+onsuccess:
+    keep_last_good(Path("results"))
+
+
+onerror:
+    sys.stderr.write(failure_message(Path("results"), RUN_STARTED))
 
 
 include: "workflow/rules/common.smk"

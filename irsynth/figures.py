@@ -1,7 +1,9 @@
 """The report's figures as inline SVG: matplotlib, Okabe-Ito colour-blind-safe palette, labelled axes with units.
 
 Effects are ratios of means of the change from baseline (treatment / comparator), drawn on a log axis: 1 is no
-difference, 0.8 a 20% larger fall with the treatment.
+difference, 0.8 a 20% larger fall with the treatment. Text from data and config is drawn as it is written: no math
+text (`$...$`, `^`, `_`) and no TeX, so no label can break a figure; legends name their entries explicitly (a label
+starting with `_` would otherwise be hidden).
 """
 
 from __future__ import annotations
@@ -23,11 +25,20 @@ from irsynth.evidence_set import covariates  # noqa: E402
 from irsynth.intervals import central_interval  # noqa: E402
 from irsynth.vocab import label  # noqa: E402
 
-plt.rcParams.update(
-    {"svg.hashsalt": "irsynth", "font.size": 9}
-)  # stable element ids: identical SVG for identical input
+# stable element ids (identical SVG for identical input); every text literal (no math text, no TeX)
+plt.rcParams.update({"svg.hashsalt": "irsynth", "font.size": 9, "text.parse_math": False, "text.usetex": False})
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 RATIO_AXIS = "ratio of means (treatment / comparator), log scale"
+HATCHES = ["", "//", "..", "xx", "\\\\", "oo"]
+
+
+def series_style(i: int) -> dict:
+    """Bar colour and hatch of the i-th series: the palette's colours, then again with a hatch, for any number."""
+    return {
+        "facecolor": OKABE_ITO[i % len(OKABE_ITO)],
+        "edgecolor": "white",
+        "hatch": HATCHES[i // len(OKABE_ITO) % len(HATCHES)],
+    }
 
 
 def svg(fig) -> Markup:
@@ -334,11 +345,12 @@ def decision_figure(decision: pd.DataFrame, cutoff: float) -> Markup:
     scenarios = list(dict.fromkeys(decision["scenario"]))
     fig, ax = plt.subplots(figsize=(9, 3.2))
     width = 0.8 / len(profiles)
+    bars = []
     for i, profile in enumerate(profiles):
         rows = decision[decision["profile"] == profile].set_index("scenario").loc[scenarios]
-        ax.bar(np.arange(len(scenarios)) + i * width, rows[column], width, color=OKABE_ITO[i], label=profile)
+        bars.append(ax.bar(np.arange(len(scenarios)) + i * width, rows[column], width, **series_style(i)))
     ax.set_xticks(np.arange(len(scenarios)) + width * (len(profiles) - 1) / 2, scenarios, rotation=12, fontsize=8)
     ax.set_ylim(0, 1)
     ax.set_ylabel(f"P(patient's HOMA-IR < {cutoff:g})")
-    ax.legend(fontsize=7, frameon=False)
+    ax.legend(bars, profiles, fontsize=7, frameon=False, ncols=1 + len(profiles) // 8)
     return svg(fig)

@@ -4,10 +4,13 @@
 often as needed. `diagnostics` tabulates R-hat, bulk and tail ESS per parameter plus divergences and E-BFMI;
 `check_gates` compares them with config `sampling.gates` and raises `ConvergenceError` naming the model, the
 parameter and the figure (or returns the failures as warnings when `sampling.on_gate_failure` is "warn").
+`fit_gated` re-fits a run that fails a gate with the safer settings of config `sampling.retries` before giving up,
+and records which attempt and which settings gave the fit it returns.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import arviz as az
@@ -109,20 +112,33 @@ def _element_labels(array) -> list[str]:
     return [f"{array.name}[{', '.join(map(str, np.atleast_1d(key)))}]" for key in index]
 
 
+NAMED_PER_GATE = 3
+
+
 def check_gates(
     table: pd.DataFrame, per_fit: dict, gates: dict, model_name: str, on_failure: str = "stop"
 ) -> list[str]:
-    """Messages for every gate a fit fails; raise ConvergenceError if any and `on_failure` is 'stop'."""
+    """Messages for every gate a fit fails; raise ConvergenceError if any and `on_failure` is 'stop'. Up to
+    NAMED_PER_GATE parameters failing a gate are named each; beyond that, the count and the worst one."""
     failures = []
-    for row in table.itertuples():
-        if not row.r_hat <= gates["r_hat_max"]:
-            failures.append(f"{model_name}: R-hat of {row.parameter} is {row.r_hat:.3f} (gate <= {gates['r_hat_max']})")
-        for kind in ("ess_bulk", "ess_tail"):
-            value = getattr(row, kind)
-            if not value >= gates["ess_min"]:
-                name = kind.replace("_", " ")
-                gate = gates["ess_min"]
-                failures.append(f"{model_name}: {name} ESS of {row.parameter} is {value:.0f} (gate >= {gate})")
+    r_hat, ess = gates["r_hat_max"], gates["ess_min"]
+    for column, name, digits, fails, gate in (
+        ("r_hat", "R-hat", 3, ~(table["r_hat"] <= r_hat), f"<= {r_hat}"),
+        ("ess_bulk", "ess bulk ESS", 0, ~(table["ess_bulk"] >= ess), f">= {ess}"),
+        ("ess_tail", "ess tail ESS", 0, ~(table["ess_tail"] >= ess), f">= {ess}"),
+    ):
+        failing = table[fails]
+        if len(failing) > NAMED_PER_GATE:
+            worst = failing.sort_values(column, ascending=column != "r_hat", na_position="first").iloc[0]
+            failures.append(
+                f"{model_name}: {name} of {len(failing)} parameters fails its gate ({gate}); the worst, "
+                f"{worst['parameter']}, is {worst[column]:.{digits}f}"
+            )
+            continue
+        failures += [
+            f"{model_name}: {name} of {row['parameter']} is {row[column]:.{digits}f} (gate {gate})"
+            for row in failing.to_dict("records")
+        ]
     if per_fit["divergences"] > gates["divergences_max"]:
         failures.append(
             f"{model_name}: {per_fit['divergences']} divergent transitions (gate <= {gates['divergences_max']})"
@@ -130,8 +146,79 @@ def check_gates(
     if not per_fit["bfmi_min"] >= gates["bfmi_min"]:
         failures.append(f"{model_name}: E-BFMI {per_fit['bfmi_min']:.2f} in a chain (gate >= {gates['bfmi_min']})")
     if failures and on_failure == "stop":
-        raise ConvergenceError("convergence gate failed:\n  " + "\n  ".join(failures))
+        raise ConvergenceError(_gate_message(failures))
     return failures
+
+
+def _gate_message(failures: list[str]) -> str:
+    return "convergence gate failed:\n  " + "\n  ".join(failures)
+
+
+RETRY_KEYS = ("target_accept", "tune", "draws")
+
+
+def retry_ladder(sampling: dict) -> list[dict]:
+    """The sampling settings of each attempt: as configured, then each step of `sampling.retries` over the attempt
+    before it. A step never lowers a setting (the evidence model's own target_accept may already be higher)."""
+    ladder = [dict(sampling)]
+    for step in sampling.get("retries", []):
+        ladder.append({**ladder[-1], **{k: max(v, ladder[-1][k]) for k, v in step.items()}})
+    return ladder
+
+
+def sample_with(sampler: Sampler, seed: int, **data) -> Callable[[dict], object]:
+    """`fit_gated`'s sampling function of a compiled `sampler` and its data: other target_accept, tune or draws need
+    no new compilation."""
+
+    def sample(settings: dict):
+        saved, sampler.settings = sampler.settings, settings
+        try:
+            return sampler.sample(seed=seed, **data)
+        finally:
+            sampler.settings = saved
+
+    return sample
+
+
+@dataclass
+class GatedFit:
+    """An MCMC fit, its diagnostics, the gates it failed, and the attempt (1: as configured) that gave it."""
+
+    trace: object
+    table: pd.DataFrame
+    per_fit: dict
+    failures: list[str]
+    attempt: int
+    settings: dict
+
+    @property
+    def columns(self) -> dict:
+        """The attempt and its settings, as recorded beside the diagnostics."""
+        return {"attempt": self.attempt, **{key: self.settings[key] for key in RETRY_KEYS}}
+
+
+def fit_gated(
+    sample: Callable[[dict], object], sampling: dict, var_names: list[str], model_name: str, on_failure: str = "warn"
+) -> GatedFit:
+    """Fit by `sample(settings) -> trace` under each setting of the retry ladder until the gates pass; the last
+    attempt's failures raise ConvergenceError when `on_failure` is 'stop', else they are returned with the fit."""
+    ladder = retry_ladder(sampling)
+    for attempt, settings in enumerate(ladder, 1):
+        trace = sample(settings)
+        table, per_fit = diagnostics(trace, var_names)
+        failures = check_gates(table, per_fit, sampling["gates"], model_name, "warn")
+        if not failures or attempt == len(ladder):
+            break
+    if failures and attempt > 1:
+        failures = [f"{f} (after {attempt} attempts, the last with {settings_text(settings)})" for f in failures]
+    if failures and on_failure == "stop":
+        raise ConvergenceError(_gate_message(failures))
+    return GatedFit(trace, table, per_fit, failures, attempt, settings)
+
+
+def settings_text(settings: dict) -> str:
+    """'target_accept 0.999, tune 4000, draws 4000'."""
+    return ", ".join(f"{key} {settings[key]:g}" for key in RETRY_KEYS)
 
 
 def predictive_checks(

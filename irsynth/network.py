@@ -2,7 +2,9 @@
 
 Each study's arms become contrasts against its first arm in treatment order (the reference treatment first);
 multi-arm trials keep the covariance of their shared baseline arm. The network's edges, its connected parts and
-whether it has a closed loop (without one, consistency cannot be checked) are reported with the fit.
+whether it has a closed loop (without one, consistency cannot be checked) are reported with the fit. A fit that
+fails a convergence gate is re-fitted with safer settings (fitting.fit_gated); if it still fails, it is flagged in
+its table and the report, not fatal (only the primary evidence model's gates stop the pipeline).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from irsynth.fitting import Sampler, check_gates, diagnostics
+from irsynth.fitting import Sampler, fit_gated, sample_with
 from irsynth.gates import gate_verdict
 from irsynth.graph import closed_loops, connected_parts, loop_edges
 from irsynth.intervals import central_interval
@@ -39,6 +41,7 @@ SPLIT_COLUMNS = [
     "inconsistency_q0.025",
     "inconsistency_q0.975",
     "p_inconsistency_positive",
+    "gate",
 ]
 
 
@@ -51,12 +54,11 @@ def node_splits(treatments, studies, settings, sampling, outcome) -> tuple[list[
         if not direct:
             continue
         model = build_network(treatments, studies, settings["effect_sd"], settings["tau_scale"], split=(p, q))
-        trace = Sampler(model, sampling).sample(seed=sampling["seed"])
-        table, per_fit = diagnostics(trace, ["d_free", "tau", "inconsistency"])
         label = f"{treatments[q]} vs {treatments[p]}"
-        messages += check_gates(
-            table, per_fit, sampling["gates"], f"node-split {outcome} {label}", sampling["on_gate_failure"]
-        )
+        sample = sample_with(Sampler(model, sampling), sampling["seed"])
+        fit = fit_gated(sample, sampling, ["d_free", "tau", "inconsistency"], f"node-split {outcome} {label}")
+        messages += fit.failures
+        trace = fit.trace
         draws = trace.posterior["inconsistency"].values.ravel()
         interval = central_interval(draws)
         rows.append(
@@ -71,6 +73,7 @@ def node_splits(treatments, studies, settings, sampling, outcome) -> tuple[list[
                         interval.low,
                         interval.high,
                         float(np.mean(draws > 0)),
+                        gate_verdict(fit.failures),
                     ],
                 )
             )
@@ -109,11 +112,11 @@ def fit_networks(changes: pd.DataFrame, settings: dict, sampling: dict):
             }
         )
         model = build_network(treatments, studies, settings["effect_sd"], settings["tau_scale"])
-        trace = Sampler(model, sampling).sample(seed=sampling["seed"])
-        table, per_fit = diagnostics(trace, ["d_free", "tau"])
-        failures = check_gates(table, per_fit, sampling["gates"], f"network {outcome}", sampling["on_gate_failure"])
-        messages += failures
-        diags.append(table.assign(outcome=outcome, **per_fit, gate=gate_verdict(failures)))
+        sample = sample_with(Sampler(model, sampling), sampling["seed"])
+        fit = fit_gated(sample, sampling, ["d_free", "tau"], f"network {outcome}")
+        messages += fit.failures
+        diags.append(fit.table.assign(outcome=outcome, **fit.per_fit, **fit.columns, gate=gate_verdict(fit.failures)))
+        trace = fit.trace
         rows, split_messages = node_splits(treatments, studies, settings, sampling, outcome)
         splits += rows
         messages += split_messages

@@ -3,7 +3,9 @@
 The exact posterior (irsynth.exact) is computed for every group: it is the sampler-free fast path. Groups with
 at least `min_studies_mcmc` studies are also sampled, one PyMC model compiled per number of studies and prior and
 re-used (new `pm.Data`) across comparisons and outcomes; the exact posterior then cross-checks each MCMC fit
-(`exact_minus_mcmc_median` in the summary). With a single study, tau is not identified by the data and the
+(`exact_minus_mcmc_median` in the summary). An MCMC fit that fails a gate is re-fitted with safer settings
+(fitting.fit_gated); if it still fails, it is flagged in both tables, not fatal: the exact posterior is the answer
+and the MCMC only its check. With a single study, tau is not identified by the data and the
 non-centred posterior is a ridge that NUTS cannot explore reliably; the exact answer is reported alone.
 """
 
@@ -14,7 +16,7 @@ import pandas as pd
 
 from irsynth.effects import usable_effects
 from irsynth.exact import exact_posterior
-from irsynth.fitting import Sampler, check_gates, diagnostics
+from irsynth.fitting import Sampler, fit_gated, sample_with
 from irsynth.gates import gate_verdict
 from irsynth.intervals import central_interval
 from models.pairwise import build_pairwise
@@ -48,13 +50,13 @@ def fit_pairwise(effects: pd.DataFrame, settings: dict, sampling: dict):
             if key not in samplers:
                 model = build_pairwise(y, se, [f"s{i}" for i in range(len(y))], settings["mu_prior"], tau_prior)
                 samplers[key] = Sampler(model, sampling)
-            trace = samplers[key].sample(seed=sampling["seed"], y_obs=y, se_obs=se)
             label = f"{comparison}__{outcome}__{prior_name}"
-            summaries.append(summarise(trace, exact, ident, studies))
-            table, per_fit = diagnostics(trace, list(PARAMETERS))
-            failures = check_gates(table, per_fit, sampling["gates"], f"pairwise {label}", sampling["on_gate_failure"])
-            messages += failures
-            diags.append(table.assign(**ident, **per_fit, gate=gate_verdict(failures)))
+            sample = sample_with(samplers[key], sampling["seed"], y_obs=y, se_obs=se)
+            fit = fit_gated(sample, sampling, list(PARAMETERS), f"pairwise {label}")
+            trace = fit.trace
+            summaries.append(summarise(trace, exact, ident, studies, flagged=bool(fit.failures)))
+            messages += [f"{f} (flagged: the exact posterior is reported)" for f in fit.failures]
+            diags.append(fit.table.assign(**ident, **fit.per_fit, **fit.columns, gate=gate_verdict(fit.failures)))
             trace["posterior"] = trace["posterior"].to_dataset().assign_coords(study=studies)
             traces[label] = trace
     diag = (
@@ -65,8 +67,9 @@ def fit_pairwise(effects: pd.DataFrame, settings: dict, sampling: dict):
     return pd.concat(summaries, ignore_index=True), diag, messages, traces
 
 
-def summarise(trace, exact, ident: dict, studies: list[str]) -> pd.DataFrame:
-    """Posterior mean, SD and quantiles of mu, tau, theta_new and each shrunken theta: exact, and MCMC if sampled."""
+def summarise(trace, exact, ident: dict, studies: list[str], flagged: bool = False) -> pd.DataFrame:
+    """Posterior mean, SD and quantiles of mu, tau, theta_new and each shrunken theta: exact, and MCMC if sampled
+    (`flagged`: the MCMC fit failed its gates, so its columns are shown but not trusted)."""
     exact_of = {
         "mu": exact.mu,
         "theta_new": exact.theta_new,
@@ -93,7 +96,13 @@ def summarise(trace, exact, ident: dict, studies: list[str]) -> pd.DataFrame:
         mcmc = pd.DataFrame({name: _moments(d) for name, d in draws.items()}).T
         frame = frame.join(mcmc)
         frame["exact_minus_mcmc_median"] = frame["exact_q0.5"] - frame["q0.5"]
-    frame["method"] = "exact + MCMC" if trace is not None else "exact only (too few studies for MCMC)"
+    frame["method"] = (
+        "exact only (too few studies for MCMC)"
+        if trace is None
+        else "exact; MCMC cross-check failed its gates (flagged, see diagnostics)"
+        if flagged
+        else "exact + MCMC"
+    )
     return frame.reset_index()
 
 

@@ -18,7 +18,8 @@ from irsynth.validate import load_evidence
 
 @contextlib.contextmanager
 def log_to(path: str):
-    """Send what a stage prints (and any traceback) to the rule's log file."""
+    """Send what a stage prints (and any traceback) to the rule's log file; on an error the job exits with status 1
+    and no traceback on the terminal (the workflow's onerror hook prints the error's message, irsynth.last_good)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         try:
@@ -27,7 +28,7 @@ def log_to(path: str):
             import traceback
 
             traceback.print_exc()
-            raise
+            raise SystemExit(1) from None
         finally:
             sys.stdout.flush()
 

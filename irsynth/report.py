@@ -135,9 +135,13 @@ def pooled_use(pooled: pd.DataFrame, evidence_set: pd.DataFrame) -> list[str]:
     return ["yes" if tuple(row) in chosen else "no" for row in pooled[list(POOLED_KEY)].astype(str).to_numpy()]
 
 
+PER_PARAMETER = ["parameter", "r_hat", "ess_bulk", "ess_tail"]
+
+
 def diagnostic_rows(diagnostics: dict[str, pd.DataFrame], gates: dict) -> list[dict]:
-    """One row per model for the diagnostics table: worst R-hat, ESS, divergences and E-BFMI over its fits, and
-    the gates' verdict from the table's `gate` column."""
+    """One row per model for the diagnostics table: worst R-hat, ESS, divergences and E-BFMI over its fits, the
+    gates' verdict from the table's `gate` column, and how many fits passed only after a retry with safer settings
+    (the `attempt` column; a fit is a distinct combination of the per-fit columns)."""
     rows = []
     for name, table in diagnostics.items():
         if not len(table):
@@ -146,10 +150,14 @@ def diagnostic_rows(diagnostics: dict[str, pd.DataFrame], gates: dict) -> list[d
         if "gate" not in table.columns:
             raise ValueError(f"the {name} diagnostics table has no gate column")
         failures = list(dict.fromkeys(v for v in table["gate"].astype(str) if v != PASSED))
+        fits = table.drop(columns=PER_PARAMETER, errors="ignore").drop_duplicates()
+        retried = fits[(fits["gate"] == PASSED) & (fits["attempt"] > 1)] if "attempt" in fits else fits.iloc[:0]
         rows.append(
             {
                 "model": name,
                 "fitted": True,
+                "fits": len(fits),
+                "retried": len(retried),
                 "parameters": len(table),
                 "r_hat_max": table["r_hat"].max(),
                 "ess_bulk_min": table["ess_bulk"].min(),
@@ -157,7 +165,7 @@ def diagnostic_rows(diagnostics: dict[str, pd.DataFrame], gates: dict) -> list[d
                 "divergences_max": table["divergences"].max(),
                 "bfmi_min": table["bfmi_min"].min(),
                 "passed": not failures,
-                "failures": [f for f in failures if f != "failed"],
+                "failures": [f.removeprefix("failed: ") for f in failures if f != "failed"],
             }
         )
     return rows

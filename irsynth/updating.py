@@ -34,10 +34,20 @@ from pymc.model.transform.conditioning import remove_value_transforms
 from pytensor.graph.replace import vectorize_graph
 from scipy.special import logsumexp
 
-from irsynth.fitting import Sampler, check_gates, data_values, diagnostics
+from irsynth.fitting import (
+    RETRY_KEYS,
+    Sampler,
+    check_gates,
+    data_values,
+    fit_gated,
+    retry_ladder,
+    sample_with,
+    settings_text,
+)
 from irsynth.provenance import atomic_path
 
 UNCHANGED_TOLERANCE = 1e-8  # log-weight range below which the posterior is taken as unchanged
+RETRY_STORED = "the stored fit fails a gate: sampled again with safer settings"
 
 
 class PosteriorFunctions:
@@ -134,8 +144,10 @@ class Fit:
             return f"PSIS update (Pareto k {self.per_fit['pareto_k']:.2f}, ESS {self.per_fit['ess_update']:.0f})"
         if self.method == "unchanged" and self.per_fit["base_run"] != self.per_fit.get("run"):
             return f"MCMC (the stored fit of run '{self.per_fit['base_run']}', whose posterior this is)"
-        rejected = self.per_fit.get("update_rejected")
-        return f"MCMC (update {rejected})" if rejected else "MCMC"
+        notes = [f"update {self.per_fit['update_rejected']}"] if self.per_fit.get("update_rejected") else []
+        if self.per_fit.get("attempt", 1) > 1:
+            notes.append(f"attempt {self.per_fit['attempt']}, with safer settings: {settings_text(self.per_fit)}")
+        return f"MCMC ({'; '.join(notes)})" if notes else "MCMC"
 
     @property
     def columns(self) -> dict:
@@ -146,7 +158,8 @@ class Fit:
         """Per-parameter diagnostics (of the MCMC fit the draws come from), per-fit figures, how it was obtained."""
         update = {key: self.per_fit.get(key, np.nan) for key in ("pareto_k", "ess_update")}
         per_fit = {key: self.per_fit[key] for key in ("divergences", "bfmi_min")}
-        return self.diagnostics.assign(**per_fit, **self.columns, **update)
+        attempt = {key: self.per_fit.get(key, np.nan) for key in ("attempt", *RETRY_KEYS)}
+        return self.diagnostics.assign(**per_fit, **attempt, **self.columns, **update)
 
 
 class IncrementalSampler:
@@ -200,7 +213,8 @@ class IncrementalSampler:
         An update's ESS per parameter is the stored fit's times the weights' efficiency 1 / sum(w^2) / S; it must
         pass the ESS gate, with Pareto k <= pareto_k_max. The stored fit's other diagnostics (R-hat, divergences,
         E-BFMI) carry over and are checked against the current gates like a new MCMC fit's (the same seed would
-        reproduce them)."""
+        reproduce them); a stored fit that fails them is not used unless it came from the last attempt of the retry
+        ladder, so the run is sampled again with safer settings."""
         base = load_base(self.cache, base_run, self.fingerprint)
         if base is None:
             return None, ""
@@ -210,7 +224,9 @@ class IncrementalSampler:
         log_density, extra = self.functions(posterior, **overrides)
         log_ratio = log_density - stored_log_density
         if np.ptp(log_ratio) < UNCHANGED_TOLERANCE:
-            failures = check_gates(table, per_fit, self.sampling["gates"], self._label(run), on_failure)
+            failures = self._stored_gates(table, per_fit, run, on_failure)
+            if failures is None:
+                return None, RETRY_STORED
             return Fit(_trace(posterior, extra), "unchanged", table, per_fit, failures), ""
         try:
             update = psis_resample(log_ratio, self.sampling["seed"])
@@ -224,21 +240,37 @@ class IncrementalSampler:
             return None, f"Pareto k {update.pareto_k:.2f} > {self.update['pareto_k_max']:g}"
         if not ess >= self.sampling["gates"]["ess_min"]:
             return None, f"ESS {ess:.0f} < {self.sampling['gates']['ess_min']}"
-        failures = check_gates(scaled, per_fit, self.sampling["gates"], self._label(run), on_failure)
+        failures = self._stored_gates(scaled, per_fit, run, on_failure)
+        if failures is None:
+            return None, RETRY_STORED
         per_fit |= {"pareto_k": update.pareto_k, "ess_update": ess}
         resampled = take_draws(xr.merge([posterior, extra]), update.indices)
         return Fit(xr.DataTree.from_dict({"posterior": resampled}), "PSIS update", scaled, per_fit, failures), ""
 
+    def _stored_gates(self, table: pd.DataFrame, per_fit: dict, run: str, on_failure: str) -> list[str] | None:
+        """The gates a stored fit's carried diagnostics fail, as check_gates; None where it fails some and the retry
+        ladder has attempts it did not try (the run is then sampled again, with safer settings)."""
+        failures = check_gates(table, per_fit, self.sampling["gates"], self._label(run), "warn")
+        if failures and per_fit.get("attempt", 1) < len(retry_ladder(self.sampling)):
+            return None
+        return check_gates(table, per_fit, self.sampling["gates"], self._label(run), on_failure)
+
     def _mcmc(self, run: str, on_failure: str, overrides: dict, rejected: list[str]) -> Fit:
         if self._sampler is None:
             self._sampler = Sampler(self.model, self.sampling, var_names=self.functions.free)
-        sampled = self._sampler.sample(seed=self.sampling["seed"], **overrides)
-        posterior = sampled.posterior.to_dataset()[self.functions.free]
-        log_density, extra = self.functions(posterior, **overrides)
-        trace = _trace(posterior, extra)
-        trace["sample_stats"] = sampled["sample_stats"]
-        table, per_fit = diagnostics(trace, self.var_names)
-        failures = check_gates(table, per_fit, self.sampling["gates"], self._label(run), on_failure)
+        sample = sample_with(self._sampler, self.sampling["seed"], **overrides)
+
+        def with_deterministics(settings: dict) -> xr.DataTree:
+            sampled = sample(settings)
+            posterior = sampled.posterior.to_dataset()[self.functions.free]
+            trace = _trace(posterior, self.functions(posterior, **overrides)[1])
+            trace["sample_stats"] = sampled["sample_stats"]
+            return trace
+
+        gated = fit_gated(with_deterministics, self.sampling, self.var_names, self._label(run), on_failure)
+        trace, posterior = gated.trace, gated.trace.posterior.to_dataset()[self.functions.free]
+        log_density = self.functions(posterior, **overrides)[0]
+        table, per_fit, failures = gated.table, gated.per_fit | gated.columns, gated.failures
         if self.cache is not None:
             store_base(
                 self.cache,

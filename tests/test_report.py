@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from irsynth.report import funnels
+from irsynth.report import diagnostic_rows, funnels
 from irsynth.smallstudy import egger_test, small_study_table
 
 
@@ -43,3 +43,25 @@ def test_enough_trials_get_the_egger_test_and_a_funnel_plot():
 def test_unusable_rows_and_other_scales_are_not_counted():
     contrasts = pd.concat([_contrasts(4), _contrasts(3).assign(usable=False), _contrasts(3).assign(measure="SMD")])
     assert small_study_table(contrasts, min_studies=10)["k"].tolist() == [4]
+
+
+def _diagnostics(fits: list[tuple[str, int, str]]) -> pd.DataFrame:
+    """Two parameters per (comparison, attempt, gate) fit, as the pairwise stage writes them."""
+    return pd.DataFrame(
+        [
+            {"parameter": p, "r_hat": 1.0, "ess_bulk": 900.0, "ess_tail": 800.0, "comparison": c,
+             "divergences": 0, "bfmi_min": 0.9, "attempt": attempt, "target_accept": 0.95, "gate": gate}
+            for c, attempt, gate in fits
+            for p in ("mu", "tau")
+        ]
+    )  # fmt: skip
+
+
+def test_diagnostics_rows_count_retried_fits_and_name_each_failure_once():
+    failed = "failed: pairwise b: 4 divergent transitions (gate <= 0) (after 3 attempts)"
+    table = _diagnostics([("a", 1, "passed"), ("b", 3, failed), ("c", 2, "passed"), ("d", 2, "passed")])
+    (row,) = diagnostic_rows({"pairwise": table}, {})
+    assert (row["fits"], row["retried"], row["parameters"], row["passed"]) == (4, 2, 8, False)
+    assert row["failures"] == ["pairwise b: 4 divergent transitions (gate <= 0) (after 3 attempts)"]
+    (old,) = diagnostic_rows({"network": _diagnostics([("a", 1, "passed")]).drop(columns="attempt")}, {})
+    assert (old["fits"], old["retried"], old["passed"]) == (1, 0, True)

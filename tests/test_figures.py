@@ -1,0 +1,63 @@
+"""The report's figures draw any number of decision profiles and any text (issue 12, cause 7)."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pandas as pd
+import pytest
+
+from irsynth import figures
+
+# text matplotlib would read as math text (an unbalanced `$` raises), a label it would hide (leading `_`), TeX
+# specials outside math, markup
+HOSTILE = ["$\\frac{1 $", "_hidden", "a^b_c", "100$ and 5$", "<b>&amp;</b>"]
+
+
+def _decision(profiles: list[str], cutoff: float = 2.5) -> pd.DataFrame:
+    scenarios = ["no change", "inositol alone", "metformin"]
+    return pd.DataFrame(
+        [
+            {"profile": p, "scenario": s, f"p_patient_below_{cutoff:g}": (i + j) / (len(profiles) + 3)}
+            for i, p in enumerate(profiles)
+            for j, s in enumerate(scenarios)
+        ]
+    )
+
+
+def _texts(svg: str) -> list[str]:
+    """The text of every text element of an SVG as drawn (matplotlib writes it in a comment before its glyphs)."""
+    return [html.unescape(t) for t in re.findall(r"<!-- (.*?) -->", svg, flags=re.S)]
+
+
+@pytest.mark.parametrize("count", [1, 8, 9, 20, 60])
+def test_decision_figure_draws_any_number_of_profiles_each_in_the_legend(count):
+    profiles = [f"profile {i}" for i in range(count)]
+    drawn = _texts(figures.decision_figure(_decision(profiles), 2.5))
+    assert all(p in drawn for p in profiles)
+
+
+def test_series_beyond_the_palette_differ_by_hatch():
+    styles = [tuple(figures.series_style(i).values()) for i in range(len(figures.OKABE_ITO) * len(figures.HATCHES))]
+    assert len(set(styles)) == len(styles)
+
+
+def test_decision_figure_draws_hostile_text_as_written():
+    drawn = _texts(figures.decision_figure(_decision(HOSTILE), 2.5))
+    assert all(name in drawn for name in HOSTILE)
+
+
+def test_forest_figure_draws_hostile_labels_as_written():
+    rows = [
+        {"comparison": "inositol_vs_control", "kind": "trial", "label": name, "published": ""}
+        | {f"{s}_{q}": v for s in ("observed", "model") for q, v in (("ratio", 0.8), ("q0.025", 0.6), ("q0.975", 1.1))}
+        for name in HOSTILE
+    ]
+    rows.append(
+        {"comparison": "inositol_vs_control", "kind": "meta-analysis", "label": "$Meta_2017", "published": "SMD -0.5$"}
+        | {f"observed_{q}": v for q, v in (("ratio", 0.9), ("q0.025", 0.7), ("q0.975", 1.0))}
+    )
+    forest = pd.DataFrame(rows).assign(outcome="homa_ir")
+    drawn = _texts(figures.forest_figure(forest, "homa_ir"))
+    assert all(name in drawn for name in HOSTILE) and "$Meta_2017  SMD -0.5$" in drawn
