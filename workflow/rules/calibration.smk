@@ -1,23 +1,10 @@
 # The simulation proof as a workflow target (`snakemake calibration`; not part of `all`): scenarios x batches of
 # replications scatter over jobs, one gather summarises them (irsynth.calibration). On one machine the batches share
 # its cores; with `--profile profiles/slurm` each batch is a SLURM job with the resources set here.
-import math
-
-from irsynth.calibration import batches
+from irsynth import calibration
 
 CALIBRATION = config["calibration"]
-CALIBRATION_BATCHES = batches(CALIBRATION["replications"], CALIBRATION["batch_size"])
-
-
-def calibration_indices(wildcards):
-    """The replication indices of one batch (a change of `replications` re-runs only the batches it changes)."""
-    return list(CALIBRATION_BATCHES[int(wildcards.batch)])
-
-
-def calibration_runtime(wildcards, attempt):
-    """Minutes of one batch: imports and compiling the model take 1-3 min of CPU (more on a busy machine), then at
-    most 10 s per replication (measured 2-7 s at 4 chains x 500 draws); doubled at each retry."""
-    return attempt * (10 + math.ceil(CALIBRATION["batch_size"] * 10 / 60))
+CALIBRATION_BATCHES = calibration.batches(CALIBRATION["replications"], CALIBRATION["batch_size"])
 
 
 rule calibration_batch:
@@ -34,9 +21,9 @@ rule calibration_batch:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=calibration_runtime,
+        runtime=calibration.batch_runtime(CALIBRATION),
     params:
-        indices=calibration_indices,
+        indices=calibration.batch_indices(CALIBRATION),
         settings=stage_config("evidence_model", "sampling", "harmonise", "comparisons"),
         calibration={key: CALIBRATION[key] for key in ("seed", "batch_size", "sampling")},
     script:
