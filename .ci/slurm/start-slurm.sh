@@ -83,7 +83,11 @@ else
     slurmctld
 fi
 for _ in $(seq 1 60); do scontrol ping 2>/dev/null | grep -q UP && break; sleep 1; done
-scontrol ping | grep -q UP || { echo "start-slurm.sh: slurmctld did not come up" >&2; tail /var/log/slurm/slurmctld.log >&2; exit 1; }
+if ! scontrol ping | grep -q UP; then
+    echo "start-slurm.sh: slurmctld did not come up" >&2
+    tail /var/log/slurm/slurmctld.log >&2
+    exit 1
+fi
 
 if ! running /run/slurmd.pid; then
     slurmd
