@@ -476,6 +476,9 @@ def score(draws: np.ndarray, truth: float) -> tuple[float, float, bool]:
     return float(np.mean(draws) - truth), float(np.std(draws)), bool(low <= truth <= high)
 
 
+SCORE_COLUMNS = ["scenario", "replication", "component", "outcome", "error", "posterior_sd", "hit", "seconds"]
+
+
 def score_replications(name: str, replications, fit, seed: int = 2026, config: dict | None = None) -> pd.DataFrame:
     """Simulate the evidence sets `replications` (an iterable of indices) of scenario `name`, fit each with
     `fit(tables, config)` (a dict (component, outcome) -> 1-D posterior draws on the log ratio scale) and score every
@@ -496,9 +499,6 @@ def score_replications(name: str, replications, fit, seed: int = 2026, config: d
             row = {"scenario": name, "replication": int(r), "component": component, "outcome": outcome}
             rows.append(row | {"error": error, "posterior_sd": sd, "hit": hit, "seconds": seconds})
     return pd.DataFrame(rows, columns=SCORE_COLUMNS)
-
-
-SCORE_COLUMNS = ["scenario", "replication", "component", "outcome", "error", "posterior_sd", "hit", "seconds"]
 
 
 def summarise_scores(scores: pd.DataFrame) -> pd.DataFrame:
