@@ -10,7 +10,7 @@ PYTEST_ARGS ?= -n 2 --dist loadgroup
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.cache/pytensor
 
-.PHONY: run refit test test-all dry-run lint clean env
+.PHONY: run refit test test-all test-slurm dry-run lint clean env
 
 run: env
 	python -m irsynth.locks
@@ -32,6 +32,12 @@ test: env
 
 test-all: PYTEST_ARGS += -m ""
 test-all: test
+
+# as root: start a single-node SLURM cluster here (.ci/slurm/start-slurm.sh; stop it with .ci/slurm/stop-slurm.sh),
+# run a small target through it and compare with a local run (tests/test_slurm.py); not part of `make test`
+test-slurm: env
+	bash .ci/slurm/start-slurm.sh
+	IRSYNTH_REQUIRE_SLURM=1 pytest -m slurm -s tests/test_slurm.py
 
 # style (ruff, snakefmt: config in pyproject.toml) and Snakemake's own checks of the workflow (.ci/snakemake_lint.py)
 lint: env

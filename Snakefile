@@ -38,6 +38,7 @@ include: "workflow/rules/pairwise.smk"
 include: "workflow/rules/network.smk"
 include: "workflow/rules/evidence_model.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/calibration.smk"
 
 
 rule all:

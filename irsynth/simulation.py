@@ -476,27 +476,47 @@ def score(draws: np.ndarray, truth: float) -> tuple[float, float, bool]:
     return float(np.mean(draws) - truth), float(np.std(draws)), bool(low <= truth <= high)
 
 
-def run_scenario(name: str, replications: int, fit, seed: int = 2026, config: dict | None = None) -> pd.DataFrame:
-    """Simulate `replications` evidence sets of scenario `name`, fit each with `fit(tables, config)` (a dict
-    (component, outcome) -> 1-D posterior draws on the log ratio scale) and score every informed effect."""
+SCORE_COLUMNS = ["scenario", "replication", "component", "outcome", "error", "posterior_sd", "hit", "seconds"]
+
+
+def score_replications(name: str, replications, fit, seed: int = 2026, config: dict | None = None) -> pd.DataFrame:
+    """Simulate the evidence sets `replications` (an iterable of indices) of scenario `name`, fit each with
+    `fit(tables, config)` (a dict (component, outcome) -> 1-D posterior draws on the log ratio scale) and score every
+    informed effect: one row per replication and effect (error, posterior SD, hit of the 90% interval, and the
+    seconds the fit took). A replication depends only on (seed, index), so batches of indices can run anywhere."""
     from irsynth.config import load_config
 
     config = config or load_config(Path(__file__).resolve().parent.parent / "config" / "config.yaml")
     scenario = SCENARIOS[name]
-    scores, started = {key: [] for key in scenario.informed()}, time.perf_counter()
-    for r in range(replications):
+    rows = []
+    for r in replications:
+        started = time.perf_counter()
         rep = simulate(scenario, seed, r)
         posterior = fit(rep, config)
-        for key in scores:
-            scores[key].append(score(np.asarray(posterior[key]).ravel(), rep.truth[key]))
-    seconds = (time.perf_counter() - started) / max(replications, 1)
+        seconds = time.perf_counter() - started
+        for component, outcome in scenario.informed():
+            error, sd, hit = score(np.asarray(posterior[(component, outcome)]).ravel(), rep.truth[(component, outcome)])
+            row = {"scenario": name, "replication": int(r), "component": component, "outcome": outcome}
+            rows.append(row | {"error": error, "posterior_sd": sd, "hit": hit, "seconds": seconds})
+    return pd.DataFrame(rows, columns=SCORE_COLUMNS)
+
+
+def summarise_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per scenario and informed effect (in order of first appearance): the truth and `summarise` of its scores, and
+    the mean seconds per replication."""
     rows = []
-    for (component, outcome), values in scores.items():
-        errors, sds, hits = (np.array(v) for v in zip(*values))
-        truth = true_log_ratios(scenario.effects)[(component, outcome)]
+    for (name, component, outcome), group in scores.groupby(["scenario", "component", "outcome"], sort=False):
+        truth = true_log_ratios(SCENARIOS[name].effects)[(component, outcome)]
         row = {"scenario": name, "component": component, "outcome": outcome, "truth": truth}
+        errors, sds, hits = (group[c].to_numpy() for c in ("error", "posterior_sd", "hit"))
+        seconds = group.drop_duplicates("replication")["seconds"].mean()
         rows.append({**row, **summarise(errors, sds, hits), "seconds_per_replication": seconds})
     return pd.DataFrame(rows)
+
+
+def run_scenario(name: str, replications: int, fit, seed: int = 2026, config: dict | None = None) -> pd.DataFrame:
+    """`summarise_scores` of replications 0 .. replications - 1 of scenario `name` (see `score_replications`)."""
+    return summarise_scores(score_replications(name, range(replications), fit, seed, config))
 
 
 # ---------------------------------------------------------------------------------------------------- today's fit
@@ -533,22 +553,27 @@ def _model_data(data) -> dict[str, np.ndarray]:
 
 
 def _sampler(data, evidence_settings: dict, sampling: dict):
-    """A compiled evidence model for data of this shape (compiled once, re-used with new pm.Data values)."""
+    """A compiled evidence model for data of this shape and these sampling settings (compiled once, re-used with new
+    pm.Data values)."""
     from irsynth.fitting import Sampler
     from models.evidence import build_evidence_model
 
     shapes = tuple((k, np.shape(v)) for k, v in sorted(_model_data(data).items()))
-    key = (shapes, repr(evidence_settings["priors"]), evidence_settings["outcome_correlation"])
+    key = (shapes, repr(evidence_settings["priors"]), evidence_settings["outcome_correlation"], repr(sampling))
     if key not in _SAMPLERS:
         model = build_evidence_model(data, evidence_settings["priors"], evidence_settings["outcome_correlation"])
         _SAMPLERS[key] = Sampler(model, sampling, var_names=[rv.name for rv in model.free_RVs])
     return _SAMPLERS[key]
 
 
-def fit_evidence_model(tables: Replication, config: dict, seed: int | None = None) -> dict:
-    """Fit the pipeline's evidence model to simulated tables: posterior draws of d per (component, outcome)."""
+def fit_evidence_model(
+    tables: Replication, config: dict, seed: int | None = None, sampling: dict | None = None
+) -> dict:
+    """Fit the pipeline's evidence model to simulated tables: posterior draws of d per (component, outcome).
+    `sampling` overrides entries of FIT_SAMPLING (draws, tune, chains, cores ...)."""
     data = simulated_evidence_data(tables, config)
-    sampling = {**FIT_SAMPLING, "low_rank_mass_matrix": config["sampling"].get("low_rank_mass_matrix", False)}
+    low_rank = config["sampling"].get("low_rank_mass_matrix", False)
+    sampling = {**FIT_SAMPLING, "low_rank_mass_matrix": low_rank, **(sampling or {})}
     sampler = _sampler(data, config["evidence_model"], sampling)
     values = {k: v for k, v in _model_data(data).items() if k in sampler.model.named_vars}
     trace = sampler.sample(seed=config["sampling"]["seed"] if seed is None else seed, **values)
@@ -563,5 +588,5 @@ def fit_evidence_model(tables: Replication, config: dict, seed: int | None = Non
 
 __all__ = [
     "SCENARIOS", "Effects", "Population", "Replication", "Scenario", "expected_effect", "fit_evidence_model",
-    "population_moments", "run_scenario", "simulate", "true_log_ratios",
+    "population_moments", "run_scenario", "score_replications", "simulate", "summarise_scores", "true_log_ratios",
 ]  # fmt: skip
