@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from living_benchmark import job_times  # noqa: E402
 
 STAGE_OUTPUTS = "results/next_trial"
+BENCHMARKS = "results/benchmarks/next_trial"
 
 
 def snakemake(work: Path, cores: int, *args: str) -> subprocess.CompletedProcess:
@@ -52,7 +53,8 @@ def main() -> None:
         for folder in ("workflow", "config", "data", "profiles"):
             shutil.copytree(ROOT / folder, work / folder)
     snakemake(work, args.cores, "fit_evidence")  # the stage's inputs (not timed)
-    shutil.rmtree(work / STAGE_OUTPUTS, ignore_errors=True)
+    for folder in (STAGE_OUTPUTS, BENCHMARKS):
+        shutil.rmtree(work / folder, ignore_errors=True)
     start = time.perf_counter()
     done = snakemake(work, args.cores, "next_trial")
     seconds = time.perf_counter() - start
@@ -68,6 +70,12 @@ def main() -> None:
         )
     funnel = pd.read_csv(work / STAGE_OUTPUTS / "funnel.csv")
     print(f"extended funnel grids: {len(funnel)} points; {funnel['method'].value_counts().to_dict()}")
+    # Snakemake's benchmark files: each job's CPU time does not depend on what else the machine runs
+    jobs = {path.stem: pd.read_csv(path, sep="\t").iloc[0] for path in sorted((work / BENCHMARKS).glob("*.tsv"))}
+    for name, row in jobs.items():
+        print(f"  job {name}: wall {row['s']:.0f} s, CPU {row['cpu_time']:.0f} s, max RSS {row['max_rss']:.0f} MB")
+    cpu = sum(row["cpu_time"] for row in jobs.values())
+    print(f"CPU time of the stage's jobs: {cpu:.0f} s (on {args.cores} cores: at least {cpu / args.cores:.0f} s wall)")
 
 
 if __name__ == "__main__":

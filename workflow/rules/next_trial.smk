@@ -19,6 +19,8 @@ rule next_trial_batch:
         table="results/next_trial/batches/{design}_{batch}.csv",
     log:
         "results/logs/next_trial/{design}_{batch}.log",
+    benchmark:
+        "results/benchmarks/next_trial/{design}_{batch}.tsv"
     wildcard_constraints:
         design="|".join(NEXT_TRIAL_DESIGNS),
         batch=r"\d+",
@@ -40,6 +42,8 @@ rule next_trial_funnel:
         table="results/next_trial/funnel/{design}.csv",
     log:
         "results/logs/next_trial/funnel_{design}.log",
+    benchmark:
+        "results/benchmarks/next_trial/funnel_{design}.tsv"
     wildcard_constraints:
         design="|".join(NEXT_TRIAL_DESIGNS),
     threads: 1
@@ -71,6 +75,8 @@ rule next_trial:
         funnel="results/next_trial/funnel.csv",
     log:
         "results/logs/next_trial/gather.log",
+    benchmark:
+        "results/benchmarks/next_trial/gather.tsv"
     threads: 1
     resources:
         mem_mb=1000,
