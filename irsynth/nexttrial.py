@@ -35,6 +35,7 @@ from models.evidence_data import CONTRAST, OUTCOMES, EvidenceData
 
 DECISION_THRESHOLD = 0.5  # the typical patient's decision: a meaningful reduction more likely than not
 CONCLUSIONS = ("no meaningful reduction", "inconclusive", "meaningful reduction")
+UNRESOLVED = "unresolved (PSIS unreliable, MCMC budget used up)"
 
 
 def conclusion(p_meaningful, conclusive: dict):
@@ -276,26 +277,28 @@ def funnel_grid(updater: TrialUpdater, predictive, config: dict) -> pd.DataFrame
     low, median, high = np.exp(np.quantile(updater.effect, [0.025, 0.5, 0.975]))
     current = {"current_p_meaningful": p0, "current_conclusion": int(conclusion(p0, settings["conclusive"])),
                "current_ratio_median": median, "current_ratio_q0.025": low, "current_ratio_q0.975": high}  # fmt: skip
-    rows = []
+    rows, budget = [], grid["max_mcmc"]
     centre = int(np.argmin(np.abs(estimates - np.median(m))))
-    for se in ses:
-        # outward from the centre: past a reliable update that is conclusive away from the centre, every estimate
-        # further out is too (P(meaningful reduction) falls as the estimate rises), and needs no MCMC fit
+    for se in ses[::-1]:  # small trials first: their updates are the most often reliable
+        # outward from the centre: past an update that is conclusive away from the centre, every estimate further
+        # out is too (P(meaningful reduction) falls as the estimate rises) and needs no MCMC fit; other cells where
+        # PSIS is unreliable get an MCMC fit while the budget lasts, and stay unresolved after it
         for step, order in ((1, range(centre, len(estimates))), (-1, range(centre - 1, -1, -1))):
             beyond = None
             for j in order:
                 y = float(estimates[j])
                 result, pareto_k = updater.psis(y, float(se**2), settings["seed"])
-                if result is None and beyond is not None:
-                    rows.append({"estimate": y, "se": se, "p_meaningful": np.nan, "conclusion": beyond,
-                                 "method": "implied (monotone in the estimate)", "pareto_k": pareto_k,
-                                 "gates": "", **current})  # fmt: skip
+                row = {"estimate": y, "se": se, "p_meaningful": np.nan, "conclusion": beyond, "pareto_k": pareto_k,
+                       "gates": "", **current}  # fmt: skip
+                if result is None and (beyond is not None or budget == 0):
+                    method = "implied (monotone in the estimate)" if beyond is not None else UNRESOLVED
+                    rows.append({**row, "method": method})
                     continue
-                result = result or updater.mcmc(y, float(se**2), settings["seed"], pareto_k)
+                if result is None:
+                    result, budget = updater.mcmc(y, float(se**2), settings["seed"], pareto_k), budget - 1
                 p, _ = summarise(result.effect, meaningful)
                 code = int(conclusion(p, settings["conclusive"]))
-                if result.method == "PSIS update" and code == -step:
-                    beyond = code
-                rows.append({"estimate": y, "se": se, "p_meaningful": p, "conclusion": code, "method": result.method,
-                             "pareto_k": result.pareto_k, "gates": result.gates, **current})  # fmt: skip
+                beyond = code if code == -step else beyond
+                rows.append({**row, "p_meaningful": p, "conclusion": code, "method": result.method,
+                             "gates": result.gates})  # fmt: skip
     return pd.DataFrame(rows).sort_values(["se", "estimate"], ignore_index=True)

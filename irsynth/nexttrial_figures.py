@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 from matplotlib.colors import ListedColormap
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 
 from irsynth.figures import OKABE_ITO, RATIO_AXIS, _ratio_scale, svg
-from irsynth.nexttrial import CONCLUSIONS, DECISION_THRESHOLD
+from irsynth.nexttrial import CONCLUSIONS, DECISION_THRESHOLD, UNRESOLVED
 
 Z95 = 1.959963984540054
 # colours of the updated conclusion: no meaningful reduction, inconclusive, meaningful reduction
@@ -52,14 +52,11 @@ def region_names(current: int) -> list[str]:
     names = []
     for code, name in zip((-1, 0, 1), CONCLUSIONS):
         if code == current:
-            change = "leaves the conclusion"
+            names.append(f"leaves the conclusion: {name}")
         elif code == 0:
-            change = "makes it inconclusive"
-        elif current == 0:
-            change = "makes it conclusive"
+            names.append("makes it inconclusive")
         else:
-            change = "reverses it"
-        names.append(f"{change}: {name}")
+            names.append(f"{'makes it conclusive' if current == 0 else 'reverses it'}: {name}")
     return names
 
 
@@ -72,10 +69,13 @@ def extended_funnel_figure(
     median and 95% interval of the ratio, conclusion code)."""
     estimates = np.sort(grid["estimate"].unique())
     ses = np.sort(grid["se"].unique())
-    table = grid.pivot(index="se", columns="estimate", values="conclusion").loc[ses, estimates]
+    table = grid.pivot(index="se", columns="estimate", values="conclusion").loc[ses, estimates].astype(float)
     p = grid.pivot(index="se", columns="estimate", values="p_meaningful").loc[ses, estimates]
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     ratio = np.exp(estimates)
+    unresolved = Patch(facecolor="white", edgecolor="#999999", hatch="///", label=UNRESOLVED)
+    ax.add_patch(Rectangle((0, 0), 1, 1, transform=ax.transAxes, facecolor="white", edgecolor="#999999", hatch="///",
+                           zorder=0))  # fmt: skip
     ax.pcolormesh(ratio, ses, table.to_numpy() + 1, cmap=ListedColormap(REGION_COLOURS), vmin=0, vmax=2,
                   shading="nearest")  # fmt: skip
     ax.contour(ratio, ses, p.to_numpy(), levels=[DECISION_THRESHOLD], colors="black", linestyles="--", linewidths=1)
@@ -97,6 +97,8 @@ def extended_funnel_figure(
         plt.Line2D([], [], color=OKABE_ITO[3], ls=":", label=f"meaningful reduction ({meaningful:.0%})"),
         *ax.get_legend_handles_labels()[0],
     ]
+    if table.isna().any().any():
+        handles.append(unresolved)
     ax.legend(handles=handles, fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.set_title(f"Extended funnel plot: adding one {design['label']} ({design['duration_weeks']:g} weeks)",
                  fontsize=8)  # fmt: skip

@@ -2,6 +2,9 @@
 # Each batch's seed follows from next_trial.seed, its design and its number, so a cluster run equals a local run.
 NEXT_TRIAL_DESIGNS = [design["name"] for design in config["next_trial"]["designs"]]
 NEXT_TRIAL_BATCHES = list(range(-(-config["next_trial"]["simulations"] // config["next_trial"]["batch_size"])))
+# the settings each rule depends on (params): the funnel grid does not re-run the simulations, nor the other way round
+NEXT_TRIAL_SIMULATION = {k: v for k, v in config["next_trial"].items() if k != "funnel"}
+NEXT_TRIAL_FUNNEL = {k: v for k, v in config["next_trial"].items() if k not in ("simulations", "batch_size")}
 NEXT_TRIAL_INPUTS = dict(
     pooled="results/validated/pooled.csv",
     studies="results/validated/studies.csv",
@@ -30,7 +33,8 @@ rule next_trial_batch:
         runtime=30,
     params:
         data_dir=str(DATA_DIR),
-        settings=stage_config("next_trial", "decision", "evidence_model", "sampling", "comparisons"),
+        settings=stage_config("decision", "evidence_model", "sampling", "comparisons"),
+        next_trial=NEXT_TRIAL_SIMULATION,
     script:
         "../scripts/next_trial_batch.py"
 
@@ -52,7 +56,8 @@ rule next_trial_funnel:
         runtime=30,
     params:
         data_dir=str(DATA_DIR),
-        settings=stage_config("next_trial", "decision", "evidence_model", "sampling", "comparisons"),
+        settings=stage_config("decision", "evidence_model", "sampling", "comparisons"),
+        next_trial=NEXT_TRIAL_FUNNEL,
     script:
         "../scripts/next_trial_funnel.py"
 
