@@ -231,3 +231,14 @@ def test_report_pieces_say_the_assurance_and_draw_the_plane(updater):
     assert svg.startswith("<svg") and "makes it conclusive: meaningful reduction" in svg
     assert region_names(1) == ["reverses it: no meaningful reduction", "makes it inconclusive",
                                "leaves the conclusion: meaningful reduction"]  # fmt: skip
+
+
+def test_a_design_must_name_arm_classes_of_its_comparison(config):
+    from irsynth.nexttrial_stage import batch_count, design_named
+
+    assert design_named(config, "placebo")["treatment"] == "MI"
+    config["next_trial"]["designs"][0]["comparator"] = "MET"
+    with pytest.raises(ValueError, match="comparator MET is not among the comparator classes of inositol_vs_control"):
+        design_named(config, "placebo")
+    config["next_trial"].update(simulations=250, batch_size=100)
+    assert batch_count(config) == 3

@@ -1,7 +1,9 @@
 # What trial would settle it: simulated future trials per design, scattered over (design, batch) jobs and gathered.
 # Each batch's seed follows from next_trial.seed, its design and its number, so a cluster run equals a local run.
+from irsynth.nexttrial_stage import batch_count
+
 NEXT_TRIAL_DESIGNS = [design["name"] for design in config["next_trial"]["designs"]]
-NEXT_TRIAL_BATCHES = list(range(-(-config["next_trial"]["simulations"] // config["next_trial"]["batch_size"])))
+NEXT_TRIAL_BATCHES = list(range(batch_count(config)))
 # the settings each rule depends on (params): the funnel grid does not re-run the simulations, nor the other way round
 NEXT_TRIAL_SIMULATION = {k: v for k, v in config["next_trial"].items() if k != "funnel"}
 NEXT_TRIAL_FUNNEL = {k: v for k, v in config["next_trial"].items() if k not in ("simulations", "batch_size")}
