@@ -37,6 +37,7 @@ include: "workflow/rules/small_study.smk"
 include: "workflow/rules/pairwise.smk"
 include: "workflow/rules/network.smk"
 include: "workflow/rules/evidence_model.smk"
+include: "workflow/rules/next_trial.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/calibration.smk"
 
@@ -52,4 +53,5 @@ rule all:
         rules.fit_pairwise.output,
         rules.fit_evidence.output,
         rules.fit_network.output,
+        rules.next_trial.output,
         rules.report.output,

@@ -51,6 +51,8 @@ INPUTS = (
     "arm_values",
     "contrasts",
 )
+# the next-trial stage's tables (workflow/rules/next_trial.smk); the section says so when they are not given
+NEXT_TRIAL_INPUTS = ("next_trial_summary", "next_trial_funnel")
 
 
 def build_report(
@@ -61,6 +63,11 @@ def build_report(
     missing = [name for name in INPUTS if name not in inputs]
     if missing:
         raise KeyError(f"the report needs these inputs too: {', '.join(missing)}")
+    next_trial = (
+        next_trial_section(Path(inputs["next_trial_summary"]), Path(inputs["next_trial_funnel"]), inputs, config)
+        if all(name in inputs for name in NEXT_TRIAL_INPUTS)
+        else None
+    )
     inputs = {name: Path(inputs[name]) for name in INPUTS}
     headline = json.loads(inputs["headline"].read_text())
     components = read_result(inputs["components"])
@@ -122,6 +129,7 @@ def build_report(
         built=built or now(),
         changes=changes,
         cumulative=cumulative,
+        next_trial=next_trial,
     )
 
 
@@ -208,3 +216,58 @@ def funnels(contrasts: pd.DataFrame, small_study: pd.DataFrame, min_studies: int
             )
         )
     return plots
+
+
+def next_trial_section(summary_csv: Path, funnel_csv: Path, inputs: Mapping[str, Path], config: dict) -> dict:
+    """What trial would settle it: per design a plain sentence, its rows of the summary and its extended funnel plot;
+    the assurance curves of all designs."""
+    from irsynth.nexttrial_figures import assurance_figure, extended_funnel_figure
+
+    settings = config["next_trial"]
+    summary = read_result(summary_csv)
+    grid = read_result(funnel_csv)
+    forest = read_result(Path(inputs["forest"]))
+    meaningful = config["decision"]["meaningful_reduction"]
+    designs = []
+    for design in settings["designs"]:
+        rows = summary[summary["design"] == design["name"]].sort_values("n_per_arm")
+        cells = grid[grid["design"] == design["name"]]
+        first = cells.iloc[0]
+        current = {"median": first["current_ratio_median"], "low": first["current_ratio_q0.025"],
+                   "high": first["current_ratio_q0.975"], "conclusion": int(first["current_conclusion"]),
+                   "p": first["current_p_meaningful"]}  # fmt: skip
+        designs.append({
+            **design, "rows": rows.to_dict("records"), "sentence": design_sentence(design, rows), "current": current,
+            "funnel": extended_funnel_figure(cells, funnel_evidence(forest, design), current, design, meaningful),
+        })  # fmt: skip
+    return {
+        "designs": designs,
+        "assurance": assurance_figure(summary, settings["designs"]),
+        "simulations": int(summary["simulated_trials"].min()),
+        "settings": settings,
+    }
+
+
+def design_sentence(design: dict, rows: pd.DataFrame) -> str:
+    """One plain sentence: the assurance of the design at each n, with its Monte Carlo SE."""
+    parts = [f"{r.assurance:.2f} (Monte Carlo SE {r.assurance_mc_se:.2f}) with 2 x {r.n_per_arm:g} women"
+             for r in rows.itertuples()]  # fmt: skip
+    return (
+        f"A {design['label']} of {design['duration_weeks']:g} weeks has a probability of a conclusive answer of "
+        + ", ".join(parts)
+        + "."
+    )
+
+
+def funnel_evidence(forest: pd.DataFrame, design: dict) -> pd.DataFrame:
+    """The existing evidence of the design's comparison and outcome: trials and meta-analyses as log ratio and SE."""
+    rows = forest[
+        (forest["comparison"] == design["comparison"])
+        & (forest["outcome"] == design["outcome"])
+        & forest["kind"].isin(["trial", "meta-analysis"])
+    ]
+    log_low, log_high = np.log(rows["observed_q0.025"]), np.log(rows["observed_q0.975"])
+    return pd.DataFrame({
+        "label": rows["label"], "kind": rows["kind"], "log_ratio": np.log(rows["observed_ratio"]),
+        "se": (log_high - log_low) / (2 * 1.959963984540054),
+    }).dropna()  # fmt: skip

@@ -151,6 +151,10 @@ def test_dry_run_shows_the_dag(workspace):
         assert rule in run.stdout
 
 
+# the next-trial stage follows the evidence model's posterior
+NEXT_TRIAL_JOBS = ("next_trial_batch", "next_trial_funnel", "next_trial")
+
+
 def _jobs(run: subprocess.CompletedProcess) -> set[str]:
     stats = run.stdout.split("Job stats:")[1].split("total")[0]
     return {line.split()[0] for line in stats.splitlines()[3:] if line.strip()} - {"all"}
@@ -158,7 +162,7 @@ def _jobs(run: subprocess.CompletedProcess) -> set[str]:
 
 def test_editing_a_pooled_row_reruns_its_validation_the_evidence_model_and_the_report_only(workspace, fresh_data):
     edit_row(fresh_data / "pooled.csv", find_row(fresh_data / "pooled.csv", source_id="Zeng2018"), notes="edited")
-    assert _jobs(snakemake(workspace, "-n")) == {"validate", "fit_evidence", "report"}
+    assert _jobs(snakemake(workspace, "-n")) == {"validate", "fit_evidence", "report", *NEXT_TRIAL_JOBS}
     run = snakemake(workspace, "-n")
     assert "table=pooled" in run.stdout and "table=arms" not in run.stdout
 
@@ -179,6 +183,7 @@ def test_editing_a_trial_reruns_the_arm_stages(workspace, fresh_data):
         "fit_evidence",
         "fit_network",
         "report",
+        *NEXT_TRIAL_JOBS,
     }
 
 
@@ -346,6 +351,7 @@ def test_adding_a_trial_reruns_only_what_depends_on_it(living):
         "fit_evidence",
         "fit_network",
         "report",
+        *NEXT_TRIAL_JOBS,
     }
     assert "table=pooled" not in dry.stdout
     assert recovered.returncode == 0, recovered.stderr

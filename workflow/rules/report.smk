@@ -23,6 +23,8 @@ rule report:
         studies="results/validated/studies.csv",
         arm_values=rules.harmonise.output.values,
         contrasts=rules.effects.output.contrasts,
+        next_trial_summary=rules.next_trial.output.summary,
+        next_trial_funnel=rules.next_trial.output.funnel,
     output:
         html=report(
             "results/report/report.html",
@@ -32,7 +34,7 @@ rule report:
     log:
         "results/logs/report.log",
     params:
-        settings=stage_config("decision", "evidence_model", "report", "comparisons", "sampling"),
+        settings=stage_config("decision", "evidence_model", "report", "comparisons", "sampling", "next_trial"),
         # one entry per run, read back by the next report (not an output: it outlives the run)
         history="results/history",
         command="make run",

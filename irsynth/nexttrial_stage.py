@@ -1,0 +1,108 @@
+"""The next-trial stage's jobs (workflow/rules/next_trial.smk): a batch of simulated trials of one design, the
+extended funnel grid of one design, and the gather of both into the tables the report reads (irsynth.nexttrial)."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from irsynth.csvfile import read_effects, read_result, text_columns
+from irsynth.provenance import stamp, write_table
+
+
+def batch_count(config: dict) -> int:
+    settings = config["next_trial"]
+    return math.ceil(settings["simulations"] / settings["batch_size"])
+
+
+def design_named(config: dict, name: str) -> dict:
+    """The design called `name`, its arm classes checked against its comparison in config `comparisons`."""
+    design = next(d for d in config["next_trial"]["designs"] if d["name"] == name)
+    spec = config["comparisons"].get(design["comparison"])
+    if spec is None:
+        raise ValueError(f"next_trial design {name}: comparison {design['comparison']} is not in config comparisons")
+    for side in ("treatment", "comparator"):
+        if design[side] not in spec[side]:
+            raise ValueError(
+                f"next_trial design {name}: {side} {design[side]} is not among the {side} classes of "
+                f"{design['comparison']} ({', '.join(spec[side])})"
+            )
+    return design
+
+
+def _updater(inputs, design: dict, config: dict, threads: int):
+    """The evidence model's TrialUpdater for `design`, from the evidence stage's inputs and primary posterior."""
+    import xarray as xr
+
+    from irsynth.evidence_set import evidence_data
+    from irsynth.nexttrial import evidence_updater
+
+    pooled = text_columns(read_result(inputs.pooled))
+    changes = text_columns(read_result(inputs.changes))
+    studies = text_columns(read_result(inputs.studies))
+    data = evidence_data(pooled, read_effects(inputs.effects), changes, studies, config)
+    with xr.open_datatree(inputs.posterior) as tree:
+        posterior = tree.posterior.to_dataset().load()
+    diagnostics = read_result(inputs.diagnostics)
+    ess = float(diagnostics[["ess_bulk", "ess_tail"]].min().min())
+    config = {**config, "sampling": {**config["sampling"], "cores": threads}}
+    return evidence_updater(data, design, posterior, ess, config)
+
+
+def simulate_batch(inputs, design_name: str, batch: int, config: dict, data_dir: Path, out_csv: Path, threads=1):
+    """Batch `batch` of the simulated trials of one design (seeds from next_trial.seed, the design and the batch)."""
+    from irsynth.nexttrial import batch_seed, simulate
+
+    start = time.perf_counter()
+    settings = config["next_trial"]
+    design = design_named(config, design_name)
+    first = batch * settings["batch_size"]
+    replicates = min(settings["batch_size"], settings["simulations"] - first)
+    updater, predictive = _updater(inputs, design, config, threads)
+    ready = time.perf_counter()
+    seed = batch_seed(settings["seed"], design_name, batch)
+    table = simulate(updater, predictive, design["n_per_arm"], replicates, seed, config)
+    table.insert(0, "design", design_name)
+    table.insert(1, "batch", batch)
+    table["replicate"] += first
+    write_table(table, Path(out_csv), {**stamp(data_dir, config), "seed": settings["seed"]})
+    print(
+        f"{design_name} batch {batch}: {replicates} simulated trials x {len(design['n_per_arm'])} n; updates: "
+        f"{table['method'].value_counts().to_dict()}; set-up {ready - start:.1f} s, "
+        f"simulation {time.perf_counter() - ready:.1f} s"
+    )
+
+
+def funnel(inputs, design_name: str, config: dict, data_dir: Path, out_csv: Path, threads=1):
+    """The extended funnel grid of one design."""
+    from irsynth.nexttrial import funnel_grid
+
+    start = time.perf_counter()
+    design = design_named(config, design_name)
+    updater, predictive = _updater(inputs, design, config, threads)
+    table = funnel_grid(updater, predictive, config)
+    table.insert(0, "design", design_name)
+    write_table(table, Path(out_csv), {**stamp(data_dir, config), "seed": config["next_trial"]["seed"]})
+    print(
+        f"{design_name}: {len(table)} grid points; updates: {table['method'].value_counts().to_dict()}; "
+        f"{time.perf_counter() - start:.1f} s"
+    )
+
+
+def gather(batch_csvs, funnel_csvs, config: dict, data_dir: Path, outputs) -> None:
+    """All simulated trials, the summary per design and n, and the funnel grids, each in one table."""
+    from irsynth.nexttrial import summary_table
+
+    provenance = {**stamp(data_dir, config), "seed": config["next_trial"]["seed"]}
+    simulations = pd.concat([read_result(path) for path in batch_csvs], ignore_index=True)
+    simulations = simulations.sort_values(["design", "replicate", "n_per_arm"], kind="stable")
+    order = [d["name"] for d in config["next_trial"]["designs"]]
+    summary = summary_table(simulations)
+    summary = summary.sort_values("design", key=lambda s: s.map(order.index), kind="stable")
+    write_table(simulations, Path(outputs.simulations), provenance)
+    write_table(summary, Path(outputs.summary), provenance)
+    write_table(pd.concat([read_result(p) for p in funnel_csvs], ignore_index=True), Path(outputs.funnel), provenance)
+    print(summary.to_string(index=False))

@@ -1,0 +1,95 @@
+# What trial would settle it: simulated future trials per design, scattered over (design, batch) jobs and gathered.
+# Each batch's seed follows from next_trial.seed, its design and its number, so a cluster run equals a local run.
+from irsynth.nexttrial_stage import batch_count
+
+NEXT_TRIAL_DESIGNS = [design["name"] for design in config["next_trial"]["designs"]]
+NEXT_TRIAL_BATCHES = list(range(batch_count(config)))
+# the settings each rule depends on (params): the funnel grid does not re-run the simulations, nor the other way round
+NEXT_TRIAL_SIMULATION = {k: v for k, v in config["next_trial"].items() if k != "funnel"}
+NEXT_TRIAL_FUNNEL = {k: v for k, v in config["next_trial"].items() if k not in ("simulations", "batch_size")}
+NEXT_TRIAL_INPUTS = dict(
+    pooled="results/validated/pooled.csv",
+    studies="results/validated/studies.csv",
+    changes=rules.harmonise.output.changes,
+    effects=rules.effects.output.contrasts,
+    posterior=rules.fit_evidence.output.posterior,
+    diagnostics=rules.fit_evidence.output.diagnostics,
+)
+
+
+rule next_trial_batch:
+    input:
+        **NEXT_TRIAL_INPUTS,
+    output:
+        table="results/next_trial/batches/{design}_{batch}.csv",
+    log:
+        "results/logs/next_trial/{design}_{batch}.log",
+    benchmark:
+        "results/benchmarks/next_trial/{design}_{batch}.tsv"
+    wildcard_constraints:
+        design="|".join(NEXT_TRIAL_DESIGNS),
+        batch=r"\d+",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        data_dir=str(DATA_DIR),
+        settings=stage_config("decision", "evidence_model", "sampling", "comparisons"),
+        next_trial=NEXT_TRIAL_SIMULATION,
+    script:
+        "../scripts/next_trial_batch.py"
+
+
+rule next_trial_funnel:
+    input:
+        **NEXT_TRIAL_INPUTS,
+    output:
+        table="results/next_trial/funnel/{design}.csv",
+    log:
+        "results/logs/next_trial/funnel_{design}.log",
+    benchmark:
+        "results/benchmarks/next_trial/funnel_{design}.tsv"
+    wildcard_constraints:
+        design="|".join(NEXT_TRIAL_DESIGNS),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        data_dir=str(DATA_DIR),
+        settings=stage_config("decision", "evidence_model", "sampling", "comparisons"),
+        next_trial=NEXT_TRIAL_FUNNEL,
+    script:
+        "../scripts/next_trial_funnel.py"
+
+
+rule next_trial:
+    input:
+        batches=expand(
+            "results/next_trial/batches/{design}_{batch}.csv",
+            design=NEXT_TRIAL_DESIGNS,
+            batch=NEXT_TRIAL_BATCHES,
+        ),
+        funnels=expand("results/next_trial/funnel/{design}.csv", design=NEXT_TRIAL_DESIGNS),
+    output:
+        summary=report(
+            "results/next_trial/summary.csv",
+            caption="../report/next_trial.rst",
+            category="What trial would settle it",
+        ),
+        simulations="results/next_trial/simulations.csv",
+        funnel="results/next_trial/funnel.csv",
+    log:
+        "results/logs/next_trial/gather.log",
+    benchmark:
+        "results/benchmarks/next_trial/gather.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        data_dir=str(DATA_DIR),
+        settings=stage_config("next_trial", "decision"),
+    script:
+        "../scripts/next_trial_gather.py"

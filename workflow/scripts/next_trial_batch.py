@@ -1,0 +1,15 @@
+from pathlib import Path
+
+from irsynth import nexttrial_stage
+from irsynth.pipeline import log_to
+
+with log_to(snakemake.log[0]):
+    nexttrial_stage.simulate_batch(
+        snakemake.input,
+        snakemake.wildcards.design,
+        int(snakemake.wildcards.batch),
+        snakemake.config,
+        Path(snakemake.params.data_dir),
+        Path(snakemake.output.table),
+        snakemake.threads,
+    )
