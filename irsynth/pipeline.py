@@ -9,11 +9,7 @@ import sys
 from pathlib import Path
 
 from irsynth.csvfile import LINE, read_effects, read_result, text_columns
-from irsynth.effects import contrasts
-from irsynth.harmonise import arm_changes, harmonise_arms
 from irsynth.provenance import inputs_label, stamp, write_table
-from irsynth.reference import reference_table
-from irsynth.validate import load_evidence
 
 
 @contextlib.contextmanager
@@ -35,6 +31,8 @@ def log_to(path: str):
 def validate(data_dir: Path, config: dict, outputs: dict[str, Path]) -> None:
     """Validate the data tables (raises DataError) and write each table named in `outputs` (arms, pooled, studies)
     to its path, typed, with its provenance."""
+    from irsynth.validate import load_evidence
+
     evidence = load_evidence(data_dir, config)
     provenance = stamp(data_dir, config)
     for name, path in outputs.items():
@@ -45,6 +43,8 @@ def validate(data_dir: Path, config: dict, outputs: dict[str, Path]) -> None:
 
 def harmonise(arms_csv: Path, studies_csv: Path, data_dir: Path, config: dict, values_csv: Path, changes_csv: Path):
     """Harmonised arm values (with derivations) and per-arm change scores."""
+    from irsynth.harmonise import arm_changes, harmonise_arms
+
     arms = text_columns(read_result(arms_csv)).rename(columns={"data_line": LINE})
     studies = text_columns(read_result(studies_csv))
     values = harmonise_arms(arms, studies, config)
@@ -60,6 +60,8 @@ def harmonise(arms_csv: Path, studies_csv: Path, data_dir: Path, config: dict, v
 
 def effects(changes_csv: Path, data_dir: Path, config: dict, out_csv: Path) -> None:
     """Between-arm effect sizes (ROM, MD, SMD on end values and change scores)."""
+    from irsynth.effects import contrasts
+
     changes = text_columns(read_result(changes_csv))
     table = contrasts(changes, config)
     write_table(table, Path(out_csv), stamp(data_dir, config))
@@ -68,6 +70,8 @@ def effects(changes_csv: Path, data_dir: Path, config: dict, out_csv: Path) -> N
 
 def reference(effects_csv: Path, data_dir: Path, config: dict, out_csv: Path) -> None:
     """Frequentist random-effects reference per comparison, outcome, basis and measure."""
+    from irsynth.reference import reference_table
+
     table = read_effects(effects_csv)
     ref = config["reference"]
     write_table(reference_table(table, ref["methods"], ref["tests"]), Path(out_csv), stamp(data_dir, config))
