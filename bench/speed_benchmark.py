@@ -54,7 +54,9 @@ def copy_source(source: Path, work: Path) -> None:
     listed = subprocess.run(["git", "ls-files"], cwd=source, capture_output=True, text=True)
     names = listed.stdout.split() if listed.returncode == 0 else None
     if names is None:
-        shutil.copytree(source, work, ignore=shutil.ignore_patterns(".venv", ".cache", "results", ".snakemake"))
+        shutil.copytree(
+            source, work, ignore=shutil.ignore_patterns(".venv", ".cache", "results", ".snakemake"), dirs_exist_ok=True
+        )
     else:
         for name in names:
             (work / name).parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +138,8 @@ def table(rows: list[dict]) -> str:
     ]
     for row in rows:
         target = TARGETS[row["name"]]
-        lines.append(f"| {row['name']} | {row['wall']:.1f} | {row['cpu']:.1f} | {target:g} | {row['wall'] / target:.2f} |")
+        ratio = row["wall"] / target
+        lines.append(f"| {row['name']} | {row['wall']:.1f} | {row['cpu']:.1f} | {target:g} | {ratio:.2f} |")
     lines += ["", "Per job (wall s / CPU s; light stages' target 1.5 s wall):", ""]
     stages = sorted({stage for row in rows for stage, _, _ in row["jobs"]})
     lines += ["| situation | " + " | ".join(stages) + " |", "|---|" + "---:|" * len(stages)]
@@ -147,7 +150,8 @@ def table(rows: list[dict]) -> str:
         lines.append(f"| {row['name']} | " + " | ".join(" ".join(per[s]) or "-" for s in stages) + " |")
     light = [wall for row in rows for stage, wall, _ in row["jobs"] if stage in LIGHT]
     if light:
-        lines += ["", f"Light stages: at most {max(light):.1f} s wall (ratio {max(light) / LIGHT_TARGET:.2f} to 1.5 s)."]
+        ratio = max(light) / LIGHT_TARGET
+        lines += ["", f"Light stages: at most {max(light):.1f} s wall (ratio {ratio:.2f} to {LIGHT_TARGET} s)."]
     return "\n".join(lines)
 
 
@@ -168,14 +172,13 @@ def main() -> None:
         bench.measure("warm full run")
         bench.measure("no-op run")
         cli = [sys.executable, "-m", "irsynth.cli"]
-        subprocess.run([*cli, "add", str(unused_trial(Path(tmp))), "--data", "data"], cwd=work, env=bench.env, check=True,
-                       capture_output=True)  # fmt: skip
+        add = {"cwd": work, "env": bench.env, "check": True, "capture_output": True}
+        subprocess.run([*cli, "add", str(unused_trial(Path(tmp))), "--data", "data"], **add)
         bench.measure("add a trial no model uses")
         config = work / "config" / "config.yaml"
         config.write_text(config.read_text().replace("funnel_min_studies: 3", "funnel_min_studies: 4"))
         bench.measure("change report config only")
-        subprocess.run([*cli, "add", str(TRIAL), "--data", "data"], cwd=work, env=bench.env, check=True,
-                       capture_output=True)  # fmt: skip
+        subprocess.run([*cli, "add", str(TRIAL), "--data", "data"], **add)
         bench.measure("add a trial a model uses")
         bench.measure("irsynth check", *cli, "check", "data")
     head = (

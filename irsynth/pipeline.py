@@ -139,10 +139,12 @@ def fit_evidence(inputs, outputs, data_dir: Path, config: dict, cache_dir: Path 
     """The inositol/lifestyle evidence model: fit, gates, checks, sensitivity refits, decision table, headline.
 
     `inputs` and `outputs` are the rule's named files (Snakemake's, or any object with those attributes). With
-    `cache_dir`, each run's last MCMC fit is kept there and updated when the evidence changes (irsynth.updating)."""
+    `cache_dir`, each run's last MCMC fit is kept there and updated when the evidence changes (irsynth.updating),
+    and the stage's results are re-used as they are when nothing that informs its fits changed (irsynth.stage_store).
+    """
     import json
 
-    from irsynth.evidence_run import run_evidence_model
+    from irsynth import stage_store
     from irsynth.provenance import write_atomic
 
     pooled = text_columns(read_result(inputs.pooled))
@@ -150,24 +152,55 @@ def fit_evidence(inputs, outputs, data_dir: Path, config: dict, cache_dir: Path 
     contrasts = read_effects(inputs.effects)
     studies = text_columns(read_result(inputs.studies))
     hashes = stamp(data_dir, config)
-    result = run_evidence_model(pooled, contrasts, changes, studies, config, cache_dir, fit_label=inputs_label(hashes))
+    key = evidence_key(pooled, contrasts, changes, studies, config)
+    posterior = {"posterior.nc": Path(outputs.posterior)}
+    stored = stage_store.load(cache_dir, key, posterior)
+    if stored is None:
+        from irsynth.evidence_run import run_evidence_model
 
-    provenance = {**hashes, "seed": config["sampling"]["seed"], "gate_warnings": result.warnings}
-    Path(outputs.posterior).parent.mkdir(parents=True, exist_ok=True)
-    result.trace.to_netcdf(outputs.posterior, engine="h5netcdf")
-    for name, table in result.tables.items():
+        result = run_evidence_model(
+            pooled, contrasts, changes, studies, config, cache_dir, fit_label=inputs_label(hashes)
+        )
+        Path(outputs.posterior).parent.mkdir(parents=True, exist_ok=True)
+        result.trace.to_netcdf(outputs.posterior, engine="h5netcdf")
+        stored = {"tables": result.tables, "headline": result.headline, "warnings": result.warnings, "log": result.log}
+        if cache_dir is not None:
+            stage_store.save(cache_dir, key, stored, posterior)
+    else:
+        print(f"nothing that informs the evidence model's fits changed: its stored results re-used (key {key[:12]})")
+
+    provenance = {**hashes, "seed": config["sampling"]["seed"], "gate_warnings": stored["warnings"]}
+    tables = stored["tables"]
+    for name, table in tables.items():
         write_table(table, getattr(outputs, name), provenance)
     headline = {
-        "components": json.loads(result.tables["components"].round(6).to_json(orient="records")),
-        "decision": json.loads(result.tables["decision"].round(6).to_json(orient="records")),
-        **result.headline,
-        "evidence_set": result.tables["evidence_set"]["label"].tolist(),
+        "components": json.loads(tables["components"].round(6).to_json(orient="records")),
+        "decision": json.loads(tables["decision"].round(6).to_json(orient="records")),
+        **stored["headline"],
+        "evidence_set": tables["evidence_set"]["label"].tolist(),
         **provenance,
     }
     write_atomic(outputs.headline, json.dumps(headline, indent=2, sort_keys=True) + "\n")
-    for message in result.warnings:
+    for message in stored["warnings"]:
         print(f"WARNING (on_gate_failure: warn): {message}")
-    print(result.log)
+    print(stored["log"])
+
+
+def evidence_key(pooled, contrasts, changes, studies, config: dict) -> str:
+    """What informs the evidence model's fits and tables (irsynth.stage_store): its data, the trials' durations,
+    baselines and years, and the config sections of the stage."""
+    from irsynth import stage_store
+    from irsynth.evidence_run import decision_ranges
+    from irsynth.evidence_set import evidence_data, select_pooled
+    from irsynth.refits import evidence_years
+
+    data = evidence_data(pooled, contrasts, changes, studies, config)
+    return stage_store.stage_key(
+        data=data,
+        ranges=decision_ranges(data, changes),
+        years=evidence_years(data, select_pooled(pooled, config), studies),
+        config={k: config[k] for k in ("evidence_model", "decision", "sampling", "comparisons")},
+    )
 
 
 def report(inputs: dict[str, Path], config: dict, out_html: Path, history_dir: Path, command: str) -> None:
