@@ -8,14 +8,17 @@ import contextlib
 import sys
 from pathlib import Path
 
+from irsynth import progress
 from irsynth.csvfile import LINE, read_effects, read_result, text_columns
 from irsynth.provenance import inputs_label, stamp, write_table
 
 
 @contextlib.contextmanager
 def log_to(path: str):
-    """Send what a stage prints (and any traceback) to the rule's log file."""
+    """Send what a stage prints (and any traceback) to the rule's log file; its progress lines (irsynth.progress)
+    go to the console as well."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    progress.console = sys.stderr
     with open(path, "w", encoding="utf-8") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         try:
             yield
@@ -26,6 +29,28 @@ def log_to(path: str):
             raise
         finally:
             sys.stdout.flush()
+            progress.console = None
+
+
+# Library warnings known to be harmless here (the message's start), filtered from the evidence stage's log:
+HARMLESS_WARNINGS = (
+    # predictive checks draw from the custom likelihoods' Python random generators (correct, only slower)
+    "Numba will use object mode to run CustomDist",
+    # posterior predictive draws use the posterior of the fit whose pm.Data values the model holds (the primary)
+    "The following trace variables were implicitly frozen",
+    # an observed variable with one LOO unit: its pointwise elpd is the sum by definition
+    "The point-wise LOO is the same with the sum LOO",
+)
+
+
+@contextlib.contextmanager
+def harmless_warnings_filtered():
+    import warnings
+
+    with warnings.catch_warnings():
+        for message in HARMLESS_WARNINGS:
+            warnings.filterwarnings("ignore", message=message, category=UserWarning)
+        yield
 
 
 def validate(data_dir: Path, config: dict, outputs: dict[str, Path]) -> None:
@@ -158,16 +183,17 @@ def fit_evidence(inputs, outputs, data_dir: Path, config: dict, cache_dir: Path 
     if stored is None:
         from irsynth.evidence_run import run_evidence_model
 
-        result = run_evidence_model(
-            pooled, contrasts, changes, studies, config, cache_dir, fit_label=inputs_label(hashes)
-        )
+        with harmless_warnings_filtered():
+            result = run_evidence_model(
+                pooled, contrasts, changes, studies, config, cache_dir, fit_label=inputs_label(hashes)
+            )
         Path(outputs.posterior).parent.mkdir(parents=True, exist_ok=True)
         result.trace.to_netcdf(outputs.posterior, engine="h5netcdf")
         stored = {"tables": result.tables, "headline": result.headline, "warnings": result.warnings, "log": result.log}
         if cache_dir is not None:
             stage_store.save(cache_dir, key, stored, posterior)
     else:
-        print(f"nothing that informs the evidence model's fits changed: its stored results re-used (key {key[:12]})")
+        progress.say(f"evidence model: nothing that informs its fits changed; stored results re-used (key {key[:12]})")
 
     provenance = {**hashes, "seed": config["sampling"]["seed"], "gate_warnings": stored["warnings"]}
     tables = stored["tables"]
