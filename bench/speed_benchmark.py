@@ -13,8 +13,8 @@ In a fresh copy of `--source` (default: this checkout; its tracked files, with t
 5. a re-run after changing only report config (report.funnel_min_studies);
 6. a re-run after adding a trial that the models use (tests/fixtures/synthetic_trial.yaml, synthetic numbers);
 7. `irsynth check data`.
-Each job's wall and CPU time (user + system, its children included) is taken by a `python` shim first on PATH
-(Snakemake's `script:` runs the first Python on PATH). The machine is shared: wall time is noisy, CPU time less so.
+Each job's wall and CPU time (user + system, its children included) is read off the run's process tree every
+0.05 s. The machine is shared: wall time is noisy, CPU time less so.
 """
 
 from __future__ import annotations
@@ -26,11 +26,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psutil
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +49,7 @@ TARGETS = {
 }
 LIGHT = {"validate", "harmonise", "effects", "reference", "small_study", "report"}
 LIGHT_TARGET = 1.5
+POLL = 0.05  # seconds between looks at a run's processes
 
 
 def copy_source(source: Path, work: Path) -> None:
@@ -64,22 +67,43 @@ def copy_source(source: Path, work: Path) -> None:
     (work / ".venv").symlink_to(Path(sys.prefix))
 
 
-def shim(folder: Path, times: Path) -> Path:
-    """A `python` that records the wall and CPU seconds of each process it runs in `times`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    script = folder / "python"
-    script.write_text(f'#!/bin/sh\nexec /usr/bin/time -a -o "{times}" -f "%e %U %S %C" "{sys.executable}" "$@"\n')
-    script.chmod(0o755)
-    return folder
+class JobMonitor(threading.Thread):
+    """Polls the process tree of a run for Snakemake's job scripts: per job, its stage, the wall time from its start
+    to when it was last seen and its CPU time (user + system, with its children) as last seen, every POLL seconds."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.root, self.seen, self.done = psutil.Process(pid), {}, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            try:
+                children = self.root.children(recursive=True)
+            except psutil.NoSuchProcess:
+                return
+            for child in children:
+                try:
+                    with child.oneshot():
+                        match = re.search(r"\.snakemake/scripts/tmp\w+\.(\w+)\.py", " ".join(child.cmdline()))
+                        if match:
+                            cpu = child.cpu_times()
+                            used = cpu.user + cpu.system + cpu.children_user + cpu.children_system
+                            started = child.create_time()
+                            self.seen[child.pid] = (match.group(1), started, time.time() - started, used)
+                except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                    continue
+            time.sleep(POLL)
+
+    def jobs(self) -> list[tuple[str, float, float]]:
+        """(stage, wall s, CPU s) of each job, in the order they started."""
+        return [(stage, wall, cpu) for stage, _, wall, cpu in sorted(self.seen.values(), key=lambda v: v[1])]
 
 
 class Bench:
     def __init__(self, work: Path, cores: int):
         self.work, self.cores = work, cores
-        self.times = work.parent / "times.txt"
-        bin_dir = shim(work.parent / "shim", self.times)
         self.env = {
-            "PATH": f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin",
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
             "HOME": os.environ.get("HOME", str(work.parent)),
             "PYTHONPATH": str(work),
             "PYTENSOR_FLAGS": f"base_compiledir={work / '.cache' / 'pytensor'}",
@@ -88,36 +112,33 @@ class Bench:
 
     def measure(self, name: str, *command: str) -> dict:
         """Run `command` (default: what `make run` runs) and record its wall time and its jobs' times."""
-        self.times.write_text("")
         commands = [command] if command else [
             [sys.executable, "-m", "irsynth.locks"],
             [sys.executable, "-m", "snakemake", "--cores", str(self.cores)],
         ]  # fmt: skip
-        start, cpu = time.perf_counter(), os.times()
+        start, cpu, jobs = time.perf_counter(), os.times(), []
         for argv in commands:
-            done = subprocess.run(argv, cwd=self.work, env=self.env, capture_output=True, text=True)
-            if done.returncode != 0:
-                raise SystemExit(f"{name}: {' '.join(argv)} failed:\n{done.stdout}\n{done.stderr}")
+            process = subprocess.Popen(
+                argv, cwd=self.work, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            monitor = JobMonitor(process.pid)
+            monitor.start()
+            out, err = process.communicate()
+            monitor.done.set()
+            monitor.join()
+            jobs += monitor.jobs()
+            if process.returncode != 0:
+                raise SystemExit(f"{name}: {' '.join(argv)} failed:\n{out}\n{err}")
         after = os.times()
         row = {
             "name": name,
             "wall": time.perf_counter() - start,
             "cpu": after.children_user - cpu.children_user + after.children_system - cpu.children_system,
-            "jobs": self.jobs(),
+            "jobs": jobs,
         }
         self.rows.append(row)
         print(f"{name}: {row['wall']:.1f} s wall, {row['cpu']:.1f} s CPU", flush=True)
         return row
-
-    def jobs(self) -> list[tuple[str, float, float]]:
-        """(stage, wall s, CPU s) of each job script run through the shim."""
-        jobs = []
-        for line in self.times.read_text().splitlines():
-            match = re.match(r"([\d.]+) ([\d.]+) ([\d.]+) .*?\.snakemake/scripts/tmp\w+\.(\w+)\.py", line)
-            if match:
-                wall, user, system, stage = match.groups()
-                jobs.append((stage, float(wall), float(user) + float(system)))
-        return jobs
 
 
 def unused_trial(folder: Path) -> Path:

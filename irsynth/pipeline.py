@@ -112,23 +112,45 @@ def small_study(effects_csv: Path, data_dir: Path, config: dict, out_csv: Path) 
 
 
 def fit_pairwise(
-    effects_csv: Path, data_dir: Path, config: dict, summary_csv: Path, diagnostics_csv: Path, posteriors_dir: Path
+    effects_csv: Path,
+    data_dir: Path,
+    config: dict,
+    summary_csv: Path,
+    diagnostics_csv: Path,
+    posteriors_dir: Path,
+    cache_dir: Path | None = None,
 ) -> None:
-    """Pairwise random-effects posteriors (exact for every group, MCMC where enough studies), gated."""
-    from irsynth.pairwise import fit_pairwise as fit
+    """Pairwise random-effects posteriors (exact for every group, MCMC where enough studies), gated. With
+    `cache_dir`, re-used as stored when the effect sizes it pools and its config are unchanged."""
+    from irsynth import stage_store
+    from irsynth.effects import usable_effects
 
     table = read_effects(effects_csv)
-    summary, diagnostics, warnings, traces = fit(table, config["models"]["pairwise"], config["sampling"])
+    settings = config["models"]["pairwise"]
+    key = stage_store.stage_key(
+        rows=usable_effects(table, settings["basis"], settings["measure"]).to_csv(index=False),
+        config={"pairwise": settings, "sampling": config["sampling"]},
+    )
+
+    def fit() -> dict:
+        from irsynth.pairwise import fit_pairwise as fit_groups
+
+        summary, diagnostics, warnings, traces = fit_groups(table, settings, config["sampling"])
+        return {"summary": summary, "diagnostics": diagnostics, "warnings": warnings, "traces": traces}
+
+    result = _reused_or_fitted("pairwise models", cache_dir, key, fit)
+    summary, warnings = result["summary"], result["warnings"]
     provenance = {**stamp(data_dir, config), "seed": config["sampling"]["seed"], "gate_warnings": warnings}
     posteriors_dir = Path(posteriors_dir)
     posteriors_dir.mkdir(parents=True, exist_ok=True)
-    for label, trace in traces.items():
+    for label, trace in result["traces"].items():
         trace.to_netcdf(posteriors_dir / f"{label}.nc", engine="h5netcdf")
-    write_table(diagnostics, Path(diagnostics_csv), provenance)
+    write_table(result["diagnostics"], Path(diagnostics_csv), provenance)
     write_table(summary, Path(summary_csv), provenance)
     for message in warnings:
         print(f"WARNING (on_gate_failure: warn): {message}")
-    print(f"{summary.groupby(['comparison', 'outcome']).ngroups} comparison x outcome groups; {len(traces)} MCMC fits")
+    groups = summary.groupby(["comparison", "outcome"]).ngroups
+    print(f"{groups} comparison x outcome groups; {len(result['traces'])} MCMC fits")
 
 
 def fit_network(
@@ -139,25 +161,53 @@ def fit_network(
     network_csv: Path,
     node_split_csv: Path,
     diagnostics_csv: Path,
+    cache_dir: Path | None = None,
 ) -> None:
-    """Network meta-analysis of arm-level log changes per outcome, with the network's description."""
-    from irsynth.network import fit_networks
+    """Network meta-analysis of arm-level log changes per outcome, with the network's description. With
+    `cache_dir`, re-used as stored when the arm changes it reads and its config are unchanged."""
+    from irsynth import stage_store
 
     changes = text_columns(read_result(changes_csv))
-    summary, description, splits, diagnostics, warnings = fit_networks(
-        changes, config["models"]["network"], config["sampling"]
+    settings = config["models"]["network"]
+    key = stage_store.stage_key(
+        rows=changes[changes["log_ratio_var"].notna()].to_csv(index=False),
+        config={"network": settings, "sampling": config["sampling"]},
     )
+
+    def fit() -> dict:
+        from irsynth.network import fit_networks
+
+        tables = dict(zip(("summary", "description", "splits", "diagnostics", "warnings"),
+                          fit_networks(changes, settings, config["sampling"])))  # fmt: skip
+        return tables
+
+    result = _reused_or_fitted("network models", cache_dir, key, fit)
+    warnings = result["warnings"]
     provenance = {**stamp(data_dir, config), "seed": config["sampling"]["seed"], "gate_warnings": warnings}
-    for table, path in (
-        (summary, summary_csv),
-        (description, network_csv),
-        (splits, node_split_csv),
-        (diagnostics, diagnostics_csv),
+    for name, path in (
+        ("summary", summary_csv),
+        ("description", network_csv),
+        ("splits", node_split_csv),
+        ("diagnostics", diagnostics_csv),
     ):
-        write_table(table, Path(path), provenance)
+        write_table(result[name], Path(path), provenance)
     for message in warnings:
         print(f"WARNING (on_gate_failure: warn): {message}")
-    print(description.to_string(index=False))
+    print(result["description"].to_string(index=False))
+
+
+def _reused_or_fitted(stage: str, cache_dir: Path | None, key: str, fit) -> dict:
+    """The results stored in `cache_dir` under `key` (irsynth.stage_store), or `fit()`'s, then stored."""
+    from irsynth import stage_store
+
+    stored = stage_store.load(cache_dir, key, {})
+    if stored is not None:
+        progress.say(f"{stage}: nothing that informs the fits changed; stored results re-used (key {key[:12]})")
+        return stored
+    result = fit()
+    if cache_dir is not None:
+        stage_store.save(cache_dir, key, result, {})
+    return result
 
 
 def fit_evidence(inputs, outputs, data_dir: Path, config: dict, cache_dir: Path | None = None) -> None:
