@@ -13,6 +13,8 @@ In a fresh copy of `--source` (default: this checkout; its tracked files, with t
 5. a re-run after changing only report config (report.funnel_min_studies);
 6. a re-run after adding a trial that the models use (tests/fixtures/synthetic_trial.yaml, synthetic numbers);
 7. `irsynth check data`.
+With `--results DIR` (a results/ of the same data), 1 and 2 are replaced by a copy of DIR and a re-run of the model
+stages that finds their stored fits (to build what this code stores), which is timed and printed separately.
 Each job's wall and CPU time (user + system, its children included) is read off the run's process tree every
 0.05 s. The machine is shared: wall time is noisy, CPU time less so.
 """
@@ -46,7 +48,9 @@ TARGETS = {
     "change report config only": 8,
     "add a trial a model uses": 15,
     "irsynth check": 1.5,
+    "model stages again, stored fits": float("nan"),
 }
+MODEL_STAGES = ("fit_pairwise", "fit_network", "fit_evidence")
 LIGHT = {"validate", "harmonise", "effects", "reference", "small_study", "report"}
 LIGHT_TARGET = 1.5
 POLL = 0.05  # seconds between looks at a run's processes
@@ -137,7 +141,8 @@ class Bench:
             "jobs": jobs,
         }
         self.rows.append(row)
-        print(f"{name}: {row['wall']:.1f} s wall, {row['cpu']:.1f} s CPU", flush=True)
+        jobs = ", ".join(f"{stage} {wall:.1f}/{cpu:.1f}" for stage, wall, cpu in jobs)
+        print(f"{name}: {row['wall']:.1f} s wall, {row['cpu']:.1f} s CPU; jobs (wall/CPU s): {jobs}", flush=True)
         return row
 
 
@@ -181,16 +186,29 @@ def main() -> None:
     parser.add_argument("--source", type=Path, default=ROOT)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help="start from a copy of this results/ (of the same code and data) instead of the cold and warm full runs",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="irsynth-speed-") as tmp:
         work = Path(tmp) / "clone"
         work.mkdir()
         copy_source(args.source.resolve(), work)
         bench = Bench(work, args.cores)
-        bench.measure("cold run (fresh clone)")
-        shutil.rmtree(work / "results")
-        shutil.rmtree(work / ".snakemake")
-        bench.measure("warm full run")
+        if args.results is None:
+            bench.measure("cold run (fresh clone)")
+            shutil.rmtree(work / "results")
+            shutil.rmtree(work / ".snakemake")
+            bench.measure("warm full run")
+        else:
+            shutil.copytree(args.results, work / "results", symlinks=True)
+            snakemake = [sys.executable, "-m", "snakemake", "--cores", str(args.cores)]
+            subprocess.run([*snakemake, "--touch"], cwd=work, env=bench.env, check=True, capture_output=True)
+            warm = bench.measure("model stages again, stored fits", *snakemake, "--forcerun", *MODEL_STAGES)
+            bench.rows.remove(warm)
+            print(table([warm]), flush=True)
         bench.measure("no-op run")
         cli = [sys.executable, "-m", "irsynth.cli"]
         add = {"cwd": work, "env": bench.env, "check": True, "capture_output": True}
