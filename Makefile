@@ -8,7 +8,9 @@ PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.1
 CORES ?= 2
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.cache/pytensor
+# PyTensor's (and through it numba's) compile cache, shared by every checkout on this machine: a model is compiled
+# once per machine, not once per clone (the cache keys include the library versions)
+export PYTENSOR_FLAGS ?= base_compiledir=$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/irsynth/pytensor
 
 .PHONY: run refit test test-all test-slurm dry-run lint clean env
 

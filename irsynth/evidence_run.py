@@ -63,6 +63,8 @@ def run_evidence_model(
     model = build_evidence_model(data, settings["priors"], correlation)
     names = [n for n in PARAMETERS if n in model.named_vars]
     fits = IncrementalSampler(model, sampling, settings["update"], cache_dir, names, "evidence model", fit_label)
+    years = evidence_years(data, select_pooled(pooled, config), studies)
+    fits.total = 1 + len(sensitivity_runs(data, config)) + len(cumulative_runs(data, years))
     primary = fits.fit("primary", sampling["on_gate_failure"])
     trace, warnings = primary.trace, list(primary.failures)
     ranges = decision_ranges(data, changes)
@@ -85,7 +87,6 @@ def run_evidence_model(
         sensitivity.append({"kind": kind, "run": name, **quantities, "gates": _gates(failed)})
 
     cumulative = []
-    years = evidence_years(data, select_pooled(pooled, config), studies)
     for year, added, overrides in cumulative_runs(data, years):
         # a refit on the early, sparse evidence may fail a gate: it is flagged in its row and the report, not dropped
         quantities, failed = refit(f"evidence up to {year}", overrides, "warn")

@@ -10,6 +10,7 @@ and records which attempt and which settings gave the fit it returns.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -66,9 +67,9 @@ class Sampler:
                 cores=s["cores"],
                 seed=seed,
                 target_accept=s["target_accept"],
-                progress_bar=s.get("progress", False),
+                progress_bar=s.get("progress", _console_is_terminal()),
                 save_warmup=False,
-                low_rank_modified_mass_matrix=s.get("low_rank_mass_matrix", False),
+                adaptation="low_rank" if s.get("low_rank_mass_matrix", False) else "diag",
             )
         with self.model, data_values(self.model, data):
             return pm.sample(
@@ -83,6 +84,12 @@ class Sampler:
                 compute_convergence_checks=False,
                 var_names=self.var_names,
             )
+
+
+def _console_is_terminal() -> bool:
+    """Whether the process's stderr (where nutpie draws its progress bar, past Python's redirection) is a terminal:
+    elsewhere a progress bar would only fill a log."""
+    return os.isatty(2)
 
 
 def diagnostics(trace, var_names: list[str]) -> tuple[pd.DataFrame, dict]:

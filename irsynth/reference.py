@@ -10,13 +10,32 @@ For effects y_i with variances v_i and weights w_i = 1/(v_i + tau^2), as in meta
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-import pymare
-from pymare.estimators import DerSimonianLaird, VarianceBasedLikelihoodEstimator
 from scipy import stats
+
+
+@contextlib.contextmanager
+def _arviz_hidden():
+    """Imports in this block see no ArviZ unless it is loaded already: pymare.results imports it (1.5 s) only for
+    summaries of Bayesian fits, which this module does not use, and works without it."""
+    hide = "arviz" not in sys.modules
+    if hide:
+        sys.modules["arviz"] = None  # an import of it raises ImportError
+    try:
+        yield
+    finally:
+        if hide:
+            del sys.modules["arviz"]
+
+
+with _arviz_hidden():
+    import pymare
+    from pymare.estimators import DerSimonianLaird, VarianceBasedLikelihoodEstimator
 
 METHODS = ("REML", "DL")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from pymc.model.transform.conditioning import remove_value_transforms
 from pytensor.graph.replace import vectorize_graph
 from scipy.special import logsumexp
 
+from irsynth import progress
 from irsynth.fitting import (
     RETRY_KEYS,
     Sampler,
@@ -48,6 +50,7 @@ from irsynth.provenance import atomic_path
 
 UNCHANGED_TOLERANCE = 1e-8  # log-weight range below which the posterior is taken as unchanged
 RETRY_STORED = "the stored fit fails a gate: sampled again with safer settings"
+OBTAINED = {"unchanged": "re-used", "PSIS update": "updated", "MCMC": "sampled"}  # progress lines' words
 
 
 class PosteriorFunctions:
@@ -182,6 +185,7 @@ class IncrementalSampler:
         self.functions = PosteriorFunctions(model)
         self.fingerprint = fingerprint(model, sampling)
         self.methods: dict[str, str] = {}  # run -> how its posterior was obtained
+        self.total: int | None = None  # number of runs expected, for the progress lines
         self._stored: set[str] = set()  # runs whose base this sampler wrote: never a proposal for another run
         self._sampler = None
 
@@ -190,7 +194,7 @@ class IncrementalSampler:
         of `fallback_base` stored by an earlier pipeline run (a new leave-one-out run or cumulative year after a
         trial is added: the earlier primary fit is close to it). An update carries the MCMC diagnostics of the fit
         it updates, checked against the current gates."""
-        fit, rejected = None, []
+        start, fit, rejected = time.perf_counter(), None, []
         if self.update["method"] == "importance_sampling" and self.cache is not None:
             for base_run in dict.fromkeys(r for r in (run, fallback_base) if r is not None and r not in self._stored):
                 if fit is None:
@@ -198,6 +202,8 @@ class IncrementalSampler:
                     rejected += [f"from {base_run}: {reason}"] if reason else []
         fit = fit or self._mcmc(run, on_failure, overrides, rejected)
         self.methods[run] = fit.method
+        count = f"{len(self.methods)}/{self.total}" if self.total else f"{len(self.methods)}"
+        progress.say(f"{self.label} fit {count}, {run}: {OBTAINED[fit.method]} ({time.perf_counter() - start:.1f} s)")
         return fit
 
     def summary(self) -> str:

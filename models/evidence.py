@@ -289,7 +289,7 @@ def _arm_block_moments(model: pm.Model):
     covariance of the arm-level blocks, read off the likelihood's graph; and per free variable (in argument order)
     the map from its constrained draws to that scale."""
     import pytensor
-    from pytensor.graph.basic import ancestors
+    from pytensor.graph.traversal import ancestors
 
     named = {v.name: v for v in ancestors([model["arm_obs"]]) if v.name}
     outputs = model.replace_rvs_by_values([named[n] for n in ("arm_obs_mean_vector", "arm_obs_cov", "arm_re")])

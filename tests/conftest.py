@@ -52,6 +52,11 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+# the stored fits and stage results (results/cache) of the last workspace built here: the next session's run re-uses
+# what nothing changed since (the stores' keys: irsynth.updating, irsynth.stage_store), so it samples no model again
+STORED_FITS = ROOT / ".cache" / "test-workspace-fits"
+
+
 @pytest.fixture(scope="session")
 def workspace(tmp_path_factory) -> Path:
     """A copy of the workflow with a complete run of the bundled data in results/. Modules using it carry
@@ -60,8 +65,15 @@ def workspace(tmp_path_factory) -> Path:
     shutil.copy(ROOT / "Snakefile", work)
     for folder in ("workflow", "config", "data", "profiles"):
         shutil.copytree(ROOT / folder, work / folder)
+    if STORED_FITS.is_dir():
+        shutil.copytree(STORED_FITS, work / "results" / "cache")
     run = snakemake(work)
     assert run.returncode == 0, run.stderr
+    kept = tmp_path_factory.mktemp("fits") / "cache"
+    shutil.copytree(work / "results" / "cache", kept)
+    shutil.rmtree(STORED_FITS, ignore_errors=True)
+    STORED_FITS.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(kept, STORED_FITS)
     return work
 
 

@@ -106,30 +106,73 @@ def test_evidence_model_answers_the_question(workspace):
     assert decision.loc[decision["profile"] == "one year", "extrapolation"].all()
 
 
-def test_same_inputs_and_seed_give_identical_summaries(workspace):
-    """Two re-fits by MCMC without the stored fits, and a re-run that finds them, give byte-identical summaries
-    (with a warm compile cache: the first, cold compile may differ in the last bits of the log density, which NUTS
-    amplifies: see README, Reproducibility)."""
-    folder = workspace / "results/models/evidence"
+def test_same_inputs_and_seed_give_identical_summaries(workspace, tmp_path):
+    """Two re-fits by MCMC without the stored fits, a re-run that finds each run's stored fit, and one that finds the
+    stage's stored results, give byte-identical summaries (with a warm compile cache: the first, cold compile may
+    differ in the last bits of the log density, which NUTS amplifies: see README, Reproducibility). Each fit says on
+    the console and in the log how it was obtained. A test of the workflow, not of the posterior: short chains, and
+    gates that warn."""
+    work = tmp_path / "workflow"
+    shutil.copytree(workspace, work, symlinks=True)
+    config = work / "config/config.yaml"
+    short = {"draws: 2000": "draws: 300", "tune: 1000": "tune: 300", "on_gate_failure: stop": "on_gate_failure: warn"}
+    text = config.read_text()
+    for old, new in short.items():
+        assert old in text
+        text = text.replace(old, new)
+    config.write_text(text)
+    folder, cache = work / "results/models/evidence", work / "results/cache/evidence"
     outputs = []
     runs = sum(len(pd.read_csv(folder / f"{name}.csv")) for name in ("sensitivity", "cumulative"))
-    for stored_fits, fits in (
-        (False, f"{runs} MCMC fits (0"),
-        (False, f"{runs} MCMC fits (0"),
-        (True, f"{runs} MCMC fits ({runs}"),
+    for stored, fits, how in (
+        ("nothing", f"{runs} MCMC fits (0", "sampled"),
+        ("nothing", f"{runs} MCMC fits (0", "sampled"),
+        ("the fits", f"{runs} MCMC fits ({runs}", "re-used"),
+        ("the stage's results", f"{runs} MCMC fits ({runs}", None),
     ):
-        if not stored_fits:
-            shutil.rmtree(workspace / "results/cache/evidence")
-        run = snakemake(workspace, "--forcerun", "fit_evidence")
+        if stored == "nothing":
+            shutil.rmtree(cache)
+        elif stored == "the fits":
+            (cache / "stage.pkl").unlink()
+        run = snakemake(work, "--forcerun", "fit_evidence")
         assert run.returncode == 0, run.stderr
-        assert (
-            f"fits: {fits} stored fits re-used unchanged)" in (workspace / "results/logs/fit_evidence.log").read_text()
-        )
+        log = (work / "results/logs/fit_evidence.log").read_text()
+        assert f"fits: {fits} stored fits re-used unchanged)" in log
+        if how:
+            for line in (f"evidence model fit 1/{runs}, primary: {how} (", f"evidence model fit {runs}/{runs}, "):
+                assert line in log and line in run.stderr
+        else:
+            assert "evidence model: nothing that informs its fits changed; stored results re-used" in run.stderr
+            assert "evidence model fit" not in log
+        assert "deprecated" not in log and "implicitly frozen" not in log
         outputs.append({p.name: p.read_bytes() for p in sorted(folder.glob("*.csv")) + [folder / "headline.json"]})
-    assert len(outputs[0]) == 12 and outputs[0] == outputs[1] == outputs[2]
-    html = (workspace / "results/report/report.html").read_text()
+    assert len(outputs[0]) == 12 and outputs[0] == outputs[1] == outputs[2] == outputs[3]
+    html = (work / "results/report/report.html").read_text()
     assert "same data and config (differences below are Monte Carlo noise only)" in html
-    assert len(list((workspace / "results/history").glob("*.json"))) >= 3
+    assert len(list((work / "results/history").glob("*.json"))) >= 4
+
+
+def test_a_change_no_model_reads_reuses_the_stored_model_results(workspace, tmp_path):
+    """Report config changes re-run no model stage; a data change that no model reads re-runs every stage after it,
+    but the model stages re-use their stored results as they are."""
+    work = tmp_path / "workflow"
+    shutil.copytree(workspace, work, symlinks=True)
+    config = work / "config/config.yaml"
+    config.write_text(config.read_text().replace("funnel_min_studies: 3", "funnel_min_studies: 4"))
+    assert _jobs(snakemake(work, "-n")) == {"small_study", "report"}
+    before = digest(work / "results/models")
+    studies = work / "data/studies.csv"
+    edit_row(studies, find_row(studies, study_id="Nehra2017"), notes="re-checked")
+    assert "fit_evidence" in _jobs(snakemake(work, "-n"))
+    run = snakemake(work)
+    assert run.returncode == 0, run.stderr
+    for stage in ("evidence model", "pairwise models", "network models"):
+        assert f"{stage}: nothing that informs" in run.stderr
+    after = digest(work / "results/models")
+    for name, (content, _) in before.items():
+        if name.endswith(".csv"):
+            assert after[name][0] == content, name
+    assert "evidence model fit" not in (work / "results/logs/fit_evidence.log").read_text()
 
 
 def test_network_is_described_honestly(workspace):

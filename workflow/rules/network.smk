@@ -15,5 +15,7 @@ rule fit_network:
     params:
         data_dir=str(DATA_DIR),
         settings=stage_config("models", "sampling"),
+        # the stage's last results, re-used when nothing that informs its fits changed (not an output)
+        cache_dir="results/cache/network",
     script:
         "../scripts/fit_network.py"

@@ -14,5 +14,7 @@ rule fit_pairwise:
     params:
         data_dir=str(DATA_DIR),
         settings=stage_config("models", "sampling"),
+        # the stage's last results, re-used when nothing that informs its fits changed (not an output)
+        cache_dir="results/cache/pairwise",
     script:
         "../scripts/fit_pairwise.py"

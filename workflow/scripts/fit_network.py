@@ -11,4 +11,5 @@ with pipeline.log_to(snakemake.log[0]):
         Path(snakemake.output.network),
         Path(snakemake.output.node_split),
         Path(snakemake.output.diagnostics),
+        Path(snakemake.params.cache_dir),
     )

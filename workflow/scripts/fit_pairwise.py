@@ -10,4 +10,5 @@ with pipeline.log_to(snakemake.log[0]):
         Path(snakemake.output.summary),
         Path(snakemake.output.diagnostics),
         Path(snakemake.output.posteriors),
+        Path(snakemake.params.cache_dir),
     )
