@@ -55,6 +55,21 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 # the stored fits and stage results (results/cache) of the last workspace built here: the next session's run re-uses
 # what nothing changed since (the stores' keys: irsynth.updating, irsynth.stage_store), so it samples no model again
 STORED_FITS = ROOT / ".cache" / "test-workspace-fits"
+# the next-trial stage at smoke size in the workspace: its statistics are tests/test_nexttrial.py's
+SMOKE_NEXT_TRIAL = {
+    "simulations: 100": "simulations: 10",
+    "batch_size: 100": "batch_size: 10",
+    "funnel: {effects: 31, standard_errors: 12,": "funnel: {effects: 7, standard_errors: 4,",
+    "max_mcmc: 3}": "max_mcmc: 0}",
+}
+
+
+def smoke_next_trial(config_file: Path) -> None:
+    text = config_file.read_text(encoding="utf-8")
+    for default, smoke in SMOKE_NEXT_TRIAL.items():
+        assert text.count(default) == 1, f"{config_file} no longer holds {default!r} once"
+        text = text.replace(default, smoke)
+    config_file.write_text(text, encoding="utf-8")
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +80,7 @@ def workspace(tmp_path_factory) -> Path:
     shutil.copy(ROOT / "Snakefile", work)
     for folder in ("workflow", "config", "data", "profiles"):
         shutil.copytree(ROOT / folder, work / folder)
+    smoke_next_trial(work / "config" / "config.yaml")
     if STORED_FITS.is_dir():
         shutil.copytree(STORED_FITS, work / "results" / "cache")
     run = snakemake(work)

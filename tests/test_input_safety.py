@@ -50,7 +50,8 @@ def test_every_table_written_is_formula_safe_and_numbers_are_untouched(tmp_path)
 
 
 def test_config_schema_enumerates_the_vocabulary():
-    """Every outcome enum of the schema is vocab.OUTCOMES (or its first two for the evidence model's outcomes)."""
+    """Every outcome enum of the schema is vocab.OUTCOMES (or its first two for the evidence model's outcomes and the
+    next-trial designs')."""
     schema = yaml.safe_load(SCHEMA.read_text())
     found = []
 
@@ -65,7 +66,7 @@ def test_config_schema_enumerates_the_vocabulary():
                 walk(value)
 
     walk(schema)
-    assert len(found) == 3 and all(list(enum) == list(vocab.OUTCOMES)[: len(enum)] for enum in found)
+    assert len(found) == 4 and all(list(enum) == list(vocab.OUTCOMES)[: len(enum)] for enum in found)
     assert set(schema["properties"]["validation"]["properties"]["bounds"]["properties"]) == set(vocab.OUTCOMES)
 
 

@@ -99,7 +99,11 @@ def test_a_report_job_failing_after_a_good_run_leaves_the_last_good_report_reada
     kept = work / "results" / LINK
     before = {p: (kept / p).read_bytes() for p in read_manifest(work / "results")["files"]}
     assert "report/report.html" in before and "models/evidence/decision.csv" in before
-    (work / "results/models/evidence/posterior.nc").write_text("not netCDF")  # a damaged file: not an input error
+    # a damaged file, not an input error: its time stamp kept, so that only the forced report job reads it
+    posterior = work / "results/models/evidence/posterior.nc"
+    stamp = posterior.stat()
+    posterior.write_text("not netCDF")
+    os.utime(posterior, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
     run = snakemake(work, "--forcerun", "report")
     assert run.returncode != 0 and not (work / "results/report/report.html").exists()
     assert {p: (kept / p).read_bytes() for p in before} == before

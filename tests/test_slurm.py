@@ -21,7 +21,10 @@ from conftest import ROOT, snakemake_env
 
 pytestmark = pytest.mark.slurm
 
-# target -> (config overrides that keep it small, outputs that must be byte-identical to a local run's)
+# target -> (config overrides that keep it small, its rules that the compared runs make again, outputs that must be
+# byte-identical to a local run's). A warm-up run makes everything the target needs; the local and the cluster run
+# start from copies of its results/ and make the target's own jobs again.
+SMALL_FITS = {"sampling": {"draws": 300, "tune": 300, "on_gate_failure": "warn"}}
 TARGETS = {
     "calibration": (
         {
@@ -32,7 +35,20 @@ TARGETS = {
                 "sampling": {"draws": 100, "tune": 100, "chains": 2},
             }
         },
+        ["calibration_batch"],
         ["results/calibration/summary.csv"],
+    ),
+    "next_trial": (
+        SMALL_FITS
+        | {
+            "next_trial": {
+                "simulations": 10,
+                "batch_size": 5,
+                "funnel": {"effects": 5, "standard_errors": 3, "n_per_arm_range": [10, 1000], "max_mcmc": 0},
+            }
+        },
+        ["next_trial_batch", "next_trial_funnel"],
+        ["results/next_trial/summary.csv", "results/next_trial/funnel.csv"],
     ),
 }
 # what a single-node cluster without slurmdbd needs: no account to guess, job states from squeue (its MinJobAge keeps
@@ -70,8 +86,10 @@ def jobcomp_log() -> Path:
     return Path(found.group(1))
 
 
-def _workflow_copy(folder: Path, overrides: dict) -> Path:
+def _workflow_copy(folder: Path, overrides: dict, results: Path | None = None) -> Path:
     folder.mkdir()
+    if results is not None:
+        shutil.copytree(results, folder / "results", symlinks=True)
     shutil.copy(ROOT / "Snakefile", folder)
     for name in ("workflow", "config", "data", "profiles"):
         shutil.copytree(ROOT / name, folder / name)
@@ -107,17 +125,17 @@ def _completed_jobs(log: Path) -> dict[str, dict[str, str]]:
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_target_goes_through_sbatch_and_equals_a_local_run(target, jobcomp_log, tmp_path):
-    overrides, compared = TARGETS[target]
-    # a first run fills PyTensor's compile cache: a cold-compiled model samples different (equally valid) draws than
-    # a cached one (README, Reproducibility), and both compared runs must use the cache
-    _snakemake(_workflow_copy(tmp_path / "warm_up", overrides), "--cores", "2", target, "--configfile", "small.yaml")
-    local = _workflow_copy(tmp_path / "local", overrides)
-    cluster = _workflow_copy(tmp_path / "slurm", overrides)
+    overrides, forced, compared = TARGETS[target]
+    # the warm-up run makes what the target needs and fills PyTensor's compile cache: a cold-compiled model samples
+    # different (equally valid) draws than a cached one (README, Reproducibility), and both compared runs must use it
+    warm_up = _workflow_copy(tmp_path / "warm_up", overrides)
+    _snakemake(warm_up, "--cores", "2", target, "--configfile", "small.yaml")
+    local = _workflow_copy(tmp_path / "local", overrides, results=warm_up / "results")
+    cluster = _workflow_copy(tmp_path / "slurm", overrides, results=warm_up / "results")
+    again = ["--forcerun", *forced, "--configfile", "small.yaml"]
 
-    _, local_seconds = _snakemake(local, "--cores", "2", target, "--configfile", "small.yaml")
-    log, slurm_seconds = _snakemake(
-        cluster, "--profile", "profiles/slurm", *CLUSTER_ARGS, target, "--configfile", "small.yaml"
-    )
+    _, local_seconds = _snakemake(local, "--cores", "2", target, *again)
+    log, slurm_seconds = _snakemake(cluster, "--profile", "profiles/slurm", *CLUSTER_ARGS, target, *again)
 
     run_id = re.search(r"SLURM run ID: (\S+)", log).group(1)
     job_ids = re.findall(r"has been submitted with SLURM jobid (\d+)", log)

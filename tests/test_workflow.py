@@ -106,6 +106,7 @@ def test_evidence_model_answers_the_question(workspace):
     assert decision.loc[decision["profile"] == "one year", "extrapolation"].all()
 
 
+@pytest.mark.slow  # two MCMC re-fits of every evidence-model run: about 15 min on 2 cores
 def test_same_inputs_and_seed_give_identical_summaries(workspace, tmp_path):
     """Two re-fits by MCMC without the stored fits, a re-run that finds each run's stored fit, and one that finds the
     stage's stored results, give byte-identical summaries (with a warm compile cache: the first, cold compile may
@@ -282,8 +283,9 @@ def test_report_answers_first_and_matches_the_summaries(workspace):
     ):
         assert f'id="{section}"' in html
     assert html.index('id="answer"') < html.index('id="decision"') < html.index('id="evidence"')
-    # decision, evidence graph, a forest plot per outcome, components, densities, meta-regression, cumulative
-    assert html.count("<svg") == 8
+    # decision, evidence graph, a forest plot per outcome, components, densities, meta-regression, cumulative; the
+    # next-trial assurance curve and an extended funnel plot per design
+    assert html.count("<svg") == 8 + 1 + 2
     assert "<script" not in html and 'src="http' not in html and "<link" not in html
     assert "Too few studies (k = 1) for a small-study test" in html and "No funnel plot" in html
     assert (
