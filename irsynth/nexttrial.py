@@ -89,42 +89,33 @@ class TrialUpdater:
         return update or self.mcmc(y, var, seed, pareto_k)
 
     def psis(self, y: float, var: float, seed: int) -> tuple[Update | None, float]:
-        """The PSIS update of the stored fit, or None where it is unreliable; and its Pareto k."""
-        from irsynth.updating import psis_resample
+        """The PSIS update of the stored fit, or None where the living review's rule (irsynth.updating.unreliable)
+        finds it unreliable; and its Pareto k."""
+        from irsynth.updating import psis_resample, unreliable
 
         log_density, _ = self.functions(self.posterior, **self.overrides(y, var))
         try:
             weights = psis_resample(log_density - self.log_density, seed)
         except ValueError:
             return None, np.nan
-        if not self.reliable(weights.pareto_k, weights.efficiency):
+        if unreliable(weights.pareto_k, self.ess * weights.efficiency, self.update_settings, self.sampling["gates"]):
             return None, weights.pareto_k
         return Update(self.effect[weights.indices], "PSIS update", weights.pareto_k), weights.pareto_k
 
-    def reliable(self, pareto_k: float, efficiency: float) -> bool:
-        """The living review's rule (irsynth.updating.IncrementalSampler): Pareto k <= pareto_k_max and the stored
-        fit's smallest ESS times the weights' efficiency >= the sampling gate's ESS."""
-        return bool(
-            pareto_k <= self.update_settings["pareto_k_max"]
-            and self.ess * efficiency >= self.sampling["gates"]["ess_min"]
-        )
-
     def mcmc(self, y: float, var: float, seed: int, pareto_k: float = np.nan) -> Update:
-        """A fresh MCMC fit with the trial added (the model's sampling settings; gate failures recorded)."""
-        from irsynth.fitting import Sampler, check_gates, diagnostics
+        """A fresh MCMC fit with the trial added, through the retry ladder as every fit (irsynth.fitting.fit_gated);
+        the gates its last attempt fails are recorded."""
+        from irsynth.fitting import Sampler, fit_gated, sample_with
 
         overrides = self.overrides(y, var)
         if self._sampler is None:
             self._sampler = Sampler(self.model, self.sampling, var_names=self.functions.free)
-        sampled = self._sampler.sample(seed=seed, **overrides)
-        posterior = sampled.posterior.to_dataset()[self.functions.free]
+        sample = sample_with(self._sampler, seed, **overrides)
+        gated = fit_gated(sample, self.sampling, self.functions.free, "next-trial refit")
+        posterior = gated.trace.posterior.to_dataset()[self.functions.free]
         _, extra = self.functions(posterior, **overrides)
-        merged = xr.merge([posterior, extra])
-        trace = xr.DataTree.from_dict({"posterior": merged, "sample_stats": sampled["sample_stats"].to_dataset()})
-        table, per_fit = diagnostics(trace, self.functions.free)
-        failures = check_gates(table, per_fit, self.sampling["gates"], "next-trial refit", "warn")
-        gates = "; ".join(f.split(": ", 1)[1] for f in failures) or "passed"
-        return Update(self.effect_of(merged), "MCMC", pareto_k, gates)
+        gates = "; ".join(f.split(": ", 1)[1] for f in gated.failures) or "passed"
+        return Update(self.effect_of(xr.merge([posterior, extra])), "MCMC", pareto_k, gates)
 
 
 def summarise(effect: np.ndarray, meaningful: float) -> tuple[float, float]:

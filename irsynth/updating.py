@@ -165,6 +165,16 @@ class Fit:
         return self.diagnostics.assign(**per_fit, **attempt, **self.columns, **update)
 
 
+def unreliable(pareto_k: float, ess: float, update: dict, gates: dict) -> str:
+    """Why a PSIS update with this Pareto k and ESS (the stored fit's smallest times the weights' efficiency) is not
+    used ('' where it is reliable): k must be <= update['pareto_k_max'] and the ESS must pass gates['ess_min']."""
+    if not pareto_k <= update["pareto_k_max"]:
+        return f"Pareto k {pareto_k:.2f} > {update['pareto_k_max']:g}"
+    if not ess >= gates["ess_min"]:
+        return f"ESS {ess:.0f} < {gates['ess_min']}"
+    return ""
+
+
 class IncrementalSampler:
     """Posteriors of one model under pm.Data overrides, one per named run: the run's stored MCMC fit updated by PSIS
     where that is reliable, MCMC otherwise. Each MCMC fit returned is stored in `cache_dir` as its run's base."""
@@ -242,10 +252,8 @@ class IncrementalSampler:
             ess_bulk=table["ess_bulk"] * update.efficiency, ess_tail=table["ess_tail"] * update.efficiency
         )
         ess = float(scaled[["ess_bulk", "ess_tail"]].min().min())
-        if not update.pareto_k <= self.update["pareto_k_max"]:
-            return None, f"Pareto k {update.pareto_k:.2f} > {self.update['pareto_k_max']:g}"
-        if not ess >= self.sampling["gates"]["ess_min"]:
-            return None, f"ESS {ess:.0f} < {self.sampling['gates']['ess_min']}"
+        if why := unreliable(update.pareto_k, ess, self.update, self.sampling["gates"]):
+            return None, why
         failures = self._stored_gates(scaled, per_fit, run, on_failure)
         if failures is None:
             return None, RETRY_STORED

@@ -111,6 +111,21 @@ def test_assurance_width_and_decision_change_match_the_conjugate_closed_form(upd
     assert summary["assurance"].is_monotonic_increasing
 
 
+def test_an_mcmc_refit_goes_through_the_retry_ladder_and_finds_the_conjugate_posterior(updater, monkeypatch):
+    from irsynth import fitting
+
+    names, fit_gated = [], fitting.fit_gated
+    monkeypatch.setattr(fitting, "fit_gated", lambda *args: names.append(args[3]) or fit_gated(*args))
+    y, var = 0.3, 0.05
+    refit = updater.mcmc(y, var, seed=5, pareto_k=0.9)
+    precision = 1 / S0**2 + 1 / (TAU**2 + var)
+    mean = (M0 / S0**2 + y / (TAU**2 + var)) / precision
+    assert names == ["next-trial refit"] and refit.method == "MCMC" and refit.gates == "passed"
+    assert refit.pareto_k == 0.9
+    assert np.mean(refit.effect) == pytest.approx(mean, abs=4 * precision**-0.5 / np.sqrt(400))
+    assert np.std(refit.effect) == pytest.approx(precision**-0.5, rel=0.1)
+
+
 def test_a_batch_is_reproducible_from_its_seed_alone(updater):
     first = simulate(updater, predictive(updater), [50], 5, batch_seed(7, "conjugate", 1), CONFIG)
     again = simulate(updater, predictive(updater), [50], 5, batch_seed(7, "conjugate", 1), CONFIG)

@@ -196,3 +196,18 @@ def test_pymc_sampler_leaves_the_model_data_as_it_was():
     settings = {**SAMPLING, "sampler": "pymc", "draws": 100, "tune": 100, "cores": 1}
     Sampler(model, settings).sample(seed=1, se=np.array([0.1, 0.1]))
     assert np.array_equal(model["se"].get_value(), SE)
+
+
+@pytest.mark.parametrize(
+    ("pareto_k", "ess", "why"),
+    [
+        (0.5, 400.0, ""),
+        (0.51, 4000.0, "Pareto k 0.51 > 0.5"),
+        (0.2, 399.0, "ESS 399 < 400"),
+        (np.nan, 4000.0, "Pareto k nan > 0.5"),
+        (0.2, np.nan, "ESS nan < 400"),
+    ],
+)
+def test_an_update_is_reliable_only_at_a_low_pareto_k_and_enough_ess(pareto_k, ess, why):
+    """The rule shared by the living review and the next-trial simulations; a missing k or ESS is unreliable."""
+    assert updating.unreliable(pareto_k, ess, UPDATE, SAMPLING["gates"]) == why
