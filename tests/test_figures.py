@@ -5,8 +5,10 @@ from __future__ import annotations
 import html
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import integrate, stats
 
 from irsynth import figures
 
@@ -61,3 +63,22 @@ def test_forest_figure_draws_hostile_labels_as_written():
     forest = pd.DataFrame(rows).assign(outcome="homa_ir")
     drawn = _texts(figures.forest_figure(forest, "homa_ir"))
     assert all(name in drawn for name in HOSTILE) and "$Meta_2017  SMD -0.5$" in drawn
+
+
+@pytest.mark.parametrize(
+    ("distribution", "inside"),
+    [
+        (stats.norm(0.3, 0.2), (0.0, 0.6)),
+        (stats.halfnorm(scale=0.15), (0.0, 0.3)),
+        (stats.expon(scale=0.1), (0.0, 0.2)),
+    ],
+)
+def test_posterior_density_integrates_to_one_and_follows_the_true_density_up_to_a_bound(distribution, inside):
+    draws = distribution.rvs(8000, random_state=np.random.default_rng(4))
+    grid, pdf = figures.density(draws)
+    assert (grid.min(), grid.max()) == (draws.min(), draws.max())
+    assert integrate.trapezoid(pdf, grid) == pytest.approx(1, abs=0.01)
+    # no mass lost below a bound at 0: the density at 0 of a half-normal is its maximum, not half of it
+    middle = (grid > inside[0]) & (grid < inside[1])
+    truth = distribution.pdf(grid[middle])
+    assert np.max(np.abs(pdf[middle] - truth)) < 0.15 * truth.max()
