@@ -18,11 +18,11 @@ run: env
 	python -m irsynth.locks
 	snakemake --cores $(CORES)
 
-# re-sample every evidence-model run by MCMC instead of updating the stored fits (results/cache/evidence)
+# re-sample every evidence-model run by MCMC (results/cache/evidence cleared, PSIS updates off for this run)
 refit: env
 	python -m irsynth.locks
 	rm -rf results/cache/evidence
-	snakemake --cores $(CORES) --forcerun fit_evidence
+	snakemake --cores $(CORES) --forcerun fit_evidence --config 'evidence_model={update: {method: mcmc}}'
 
 dry-run: env
 	python -m irsynth.locks

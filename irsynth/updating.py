@@ -6,7 +6,10 @@ MCMC fit, whose unnormalised log posterior log q(theta_i) was stored with them, 
 posterior p. Their importance weights w_i = p(theta_i) / q(theta_i) (new prior x likelihood over old, at each draw)
 are Pareto-smoothed (PSIS; Vehtari, Simpson, Gelman, Yao & Gabry 2024, JMLR 25(72)) and the draws resampled in
 proportion to them (systematic resampling, then shuffled), giving an equally weighted sample of p of the same size
-that every summary downstream reads as it reads an MCMC fit.
+that every summary downstream reads as it reads an MCMC fit. Within one pipeline run the same holds: a sensitivity,
+leave-one-out or cumulative run differs from the primary analysis by a prior or a little evidence, so a run without
+a stored fit of its own is updated from the primary fit (PSIS-LOO's setting; Vehtari, Gelman & Gabry 2017, Stat
+Comput 27:1413), and only the runs where that is unreliable are sampled.
 
 The update is used only when it is reliable: Pareto k <= `pareto_k_max` (config 0.5: the weights have finite
 variance; the paper's limit for useful estimates is 0.7), and every parameter's effective sample size, the stored
@@ -196,17 +199,17 @@ class IncrementalSampler:
         self.fingerprint = fingerprint(model, sampling)
         self.methods: dict[str, str] = {}  # run -> how its posterior was obtained
         self.total: int | None = None  # number of runs expected, for the progress lines
-        self._stored: set[str] = set()  # runs whose base this sampler wrote: never a proposal for another run
         self._sampler = None
 
     def fit(self, run: str, on_failure: str, fallback_base: str | None = None, **overrides) -> Fit:
-        """The posterior of `run` (stored under that name). A run without a usable base may be updated from the base
-        of `fallback_base` stored by an earlier pipeline run (a new leave-one-out run or cumulative year after a
-        trial is added: the earlier primary fit is close to it). An update carries the MCMC diagnostics of the fit
-        it updates, checked against the current gates."""
+        """The posterior of `run` (stored under that name). A run without a usable base of its own is updated from
+        the base of `fallback_base`, the primary fit, whether stored by this pipeline run or an earlier one (a
+        sensitivity or leave-one-out run, or a cumulative year, is close to the primary: PSIS-LOO's setting), where
+        that is reliable. An update carries the MCMC diagnostics of the fit it updates, checked against the current
+        gates."""
         start, fit, rejected = time.perf_counter(), None, []
         if self.update["method"] == "importance_sampling" and self.cache is not None:
-            for base_run in dict.fromkeys(r for r in (run, fallback_base) if r is not None and r not in self._stored):
+            for base_run in dict.fromkeys(r for r in (run, fallback_base) if r is not None):
                 if fit is None:
                     fit, reason = self._update(run, base_run, on_failure, overrides)
                     rejected += [f"from {base_run}: {reason}"] if reason else []
@@ -298,7 +301,6 @@ class IncrementalSampler:
                     "per_fit": per_fit,
                 },
             )
-            self._stored.add(run)
         return Fit(trace, "MCMC", table, per_fit | {"update_rejected": "; ".join(rejected)}, failures)
 
     def _label(self, run: str) -> str:

@@ -139,13 +139,20 @@ def test_an_observation_in_conflict_with_the_stored_fit_is_sampled_afresh(cache)
     assert sampler(normal_model(y, se), cache, label="fit2").fit("primary", "stop").method == "unchanged"
 
 
-def test_a_new_run_starts_from_the_earlier_primary_fit_never_from_one_made_in_this_run(stored, cache):
+def test_a_run_without_its_own_stored_fit_starts_from_the_primary_fit(stored, cache):
+    """From an earlier pipeline run's primary fit, and from the one this run just sampled (PSIS-LOO's setting); a
+    run too far from the primary is sampled."""
     y, se = [*Y, 0.1], [*SE, 0.6]
     fit = sampler(normal_model(y, se), cache).fit("without the third", "stop", fallback_base="primary", se=[*SE, 1e6])
     assert fit.method == "unchanged"  # the earlier primary is this run's posterior
-    fresh = sampler(normal_model(Y, SE), cache.parent / "empty")
+    fresh = sampler(normal_model(Y, SE), cache.parent / "empty", label="fit1")
     assert fresh.fit("primary", "stop").method == "MCMC"
-    assert fresh.fit("other", "stop", fallback_base="primary", y=[0.4, 0.5]).method == "MCMC"
+    third = fresh.fit("with a third", "stop", fallback_base="primary", y=[*Y, 0.1], se=[*SE, 0.6])
+    assert third.method == "PSIS update" and third.columns["updated_from"] == "fit1"
+    assert summary(third)[:2] == pytest.approx(conjugate([*Y, 0.1], [*SE, 0.6]), abs=0.02)
+    far = fresh.fit("far", "stop", fallback_base="primary", y=[3.0, 3.2], se=[0.05, 0.05])
+    assert far.method == "MCMC" and "from primary: Pareto k" in far.per_fit["update_rejected"]
+    assert summary(far)[:2] == pytest.approx(conjugate([3.0, 3.2], [0.05, 0.05]), abs=0.01)
 
 
 @pytest.mark.parametrize("change", ["method mcmc", "other draws", "damaged cache"])
