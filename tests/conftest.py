@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from irsynth.config import load_config
 
@@ -72,11 +74,25 @@ def smoke_next_trial(config_file: Path) -> None:
     config_file.write_text(text, encoding="utf-8")
 
 
-@pytest.fixture(scope="session")
-def workspace(tmp_path_factory) -> Path:
-    """A copy of the workflow with a complete run of the bundled data in results/. Modules using it carry
-    `pytest.mark.xdist_group("workflow")`, so that under `--dist loadgroup` one worker builds it once."""
-    work = tmp_path_factory.mktemp("workflow")
+def built_once(tmp_path_factory, name: str, build) -> tuple[Path, object]:
+    """A folder that `build(folder)` makes once per test session, whichever pytest-xdist worker needs it first (the
+    others wait on a file lock), and this worker's own copy of it, which its tests may edit; with what `build`
+    returned (JSON)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the session's folder
+    built, record = shared / f"{name}-built", shared / f"{name}-built.json"
+    with FileLock(shared / f"{name}.lock"):
+        if not record.exists():
+            shutil.rmtree(built, ignore_errors=True)
+            record.write_text(json.dumps(build(built)))
+    copy = tmp_path_factory.mktemp(name) / "workflow"
+    shutil.copytree(built, copy, symlinks=True)
+    return copy, json.loads(record.read_text())
+
+
+def build_workspace(work: Path) -> None:
+    """The workflow, config (next-trial stage at smoke size) and data, run on the bundled data."""
+    work.mkdir(parents=True)
     shutil.copy(ROOT / "Snakefile", work)
     for folder in ("workflow", "config", "data", "profiles"):
         shutil.copytree(ROOT / folder, work / folder)
@@ -85,12 +101,18 @@ def workspace(tmp_path_factory) -> Path:
         shutil.copytree(STORED_FITS, work / "results" / "cache")
     run = snakemake(work)
     assert run.returncode == 0, run.stderr
-    kept = tmp_path_factory.mktemp("fits") / "cache"
+    kept = work.parent / "fits-kept"
+    shutil.rmtree(kept, ignore_errors=True)
     shutil.copytree(work / "results" / "cache", kept)
     shutil.rmtree(STORED_FITS, ignore_errors=True)
     STORED_FITS.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(kept, STORED_FITS)
-    return work
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory) -> Path:
+    """A copy of the workflow with a complete run of the bundled data in results/: one run per test session."""
+    return built_once(tmp_path_factory, "workspace", build_workspace)[0]
 
 
 def read_rows(path: Path) -> tuple[list[str], list[dict]]:

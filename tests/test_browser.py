@@ -11,8 +11,6 @@ import matplotlib.image
 import pytest
 from browser import BrowserError, chromium_path, render
 
-pytestmark = pytest.mark.xdist_group("workflow")
-
 
 @pytest.fixture(scope="module")
 def browser() -> str:

@@ -8,7 +8,6 @@ import os
 import shutil
 from pathlib import Path
 
-import pytest
 from conftest import snakemake
 
 from irsynth.last_good import LINK, failure_message, keep_last_good, last_error, read_manifest
@@ -92,7 +91,6 @@ def test_a_failed_run_names_the_step_its_error_and_the_last_good_outputs(tmp_pat
     assert "no earlier good outputs" in failure_message(results, since=1.0)
 
 
-@pytest.mark.xdist_group("workflow")
 def test_a_report_job_failing_after_a_good_run_leaves_the_last_good_report_readable(workspace, tmp_path):
     work = tmp_path / "workflow"
     shutil.copytree(workspace, work, symlinks=True)

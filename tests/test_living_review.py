@@ -102,7 +102,6 @@ TRIALS = [
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("workflow")
 def test_adding_a_second_and_a_third_trial_reaches_the_report(workspace, tmp_path):
     from irsynth.cli import main as cli_main
 

@@ -189,7 +189,6 @@ def workspace_inputs(results):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("workflow")
 def test_updates_and_the_funnel_contour_agree_with_mcmc_refits(workspace, config):
     """Simulated trials added by PSIS give the P(meaningful reduction) and interval width of an MCMC re-fit with the
     trial added; on both sides of the extended funnel plot's contour, an MCMC re-fit reaches the grid's conclusion."""

@@ -17,12 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, edit_row, find_row, snakemake, snakemake_env
+from conftest import ROOT, built_once, edit_row, find_row, snakemake, snakemake_env
 from malformed import CASES
 
 from irsynth.cli import main as cli_main
-
-pytestmark = pytest.mark.xdist_group("workflow")
 
 
 def digest(folder: Path) -> dict[str, tuple[str, int]]:
@@ -354,39 +352,48 @@ def report_inputs(results: Path) -> dict[str, Path]:
 TRIAL = ROOT / "tests" / "fixtures" / "synthetic_trial.yaml"
 
 
+def _finished(run: subprocess.CompletedProcess) -> dict:
+    return {"args": run.args, "returncode": run.returncode, "stdout": run.stdout, "stderr": run.stderr}
+
+
 @pytest.fixture(scope="module")
 def living(workspace, tmp_path_factory):
     """A copy of the built workspace, a synthetic trial added with `irsynth add`, a run killed mid-fit and the run
-    after it. Returns the copy, the results' digests before the addition and after recovery, and both runs."""
-    work = tmp_path_factory.mktemp("living") / "workflow"
-    shutil.copytree(workspace, work, symlinks=True)
-    before = digest(work / "results")
-    assert cli_main(["add", str(TRIAL), "--data", str(work / "data")]) == 0
-    dry = snakemake(work, "-n")
-    start = time.time()
-    killed = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "--cores", "1"],
-        cwd=work,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=snakemake_env(work),
-    )
-    log = work / "results/logs/fit_evidence.log"
-    deadline = time.time() + 300
-    while not (log.exists() and log.stat().st_mtime > start) and time.time() < deadline:
-        time.sleep(0.2)
-    time.sleep(1)  # inside the job (the update of the stored fits takes several seconds)
-    os.killpg(killed.pid, signal.SIGKILL)
-    killed.wait()
-    assert not (work / "results/models/evidence/headline.json").exists()  # removed before the job, never completed
-    assert any((work / ".snakemake/incomplete").iterdir())  # the killed job is marked incomplete
-    assert (
-        subprocess.run([sys.executable, "-m", "irsynth.locks", str(work)], capture_output=True, text=True).returncode
-        == 0
-    )
-    recovered = snakemake(work)
-    return work, before, digest(work / "results"), dry, recovered
+    after it (made once per session: conftest.built_once). Returns this worker's copy, the results' digests before
+    the addition and after recovery, and both runs."""
+
+    def build(work: Path) -> dict:
+        shutil.copytree(workspace, work, symlinks=True)
+        before = digest(work / "results")
+        assert cli_main(["add", str(TRIAL), "--data", str(work / "data")]) == 0
+        dry = snakemake(work, "-n")
+        start = time.time()
+        killed = subprocess.Popen(
+            [sys.executable, "-m", "snakemake", "--cores", "1"],
+            cwd=work,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=snakemake_env(work),
+        )
+        log = work / "results/logs/fit_evidence.log"
+        deadline = time.time() + 300
+        while not (log.exists() and log.stat().st_mtime > start) and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)  # inside the job (the update of the stored fits takes several seconds)
+        os.killpg(killed.pid, signal.SIGKILL)
+        killed.wait()
+        assert not (work / "results/models/evidence/headline.json").exists()  # removed before the job, never done
+        assert any((work / ".snakemake/incomplete").iterdir())  # the killed job is marked incomplete
+        unlock = subprocess.run([sys.executable, "-m", "irsynth.locks", str(work)], capture_output=True, text=True)
+        assert unlock.returncode == 0
+        recovered = snakemake(work)
+        return {"before": before, "after": digest(work / "results"), "dry": _finished(dry),
+                "recovered": _finished(recovered)}  # fmt: skip
+
+    work, record = built_once(tmp_path_factory, "living", build)
+    runs = (subprocess.CompletedProcess(**record[name]) for name in ("dry", "recovered"))
+    return work, record["before"], record["after"], *runs
 
 
 def test_adding_a_trial_reruns_only_what_depends_on_it(living):
