@@ -3,7 +3,8 @@
 The workflow's `calibration` target scatters scenarios x batches of replications over jobs (`batches`), each job
 scores its replications (`simulation.score_replications`), and the gather summarises the concatenated scores
 (`simulation.summarise_scores`) and writes `markdown`. A replication depends only on (seed, index), so the summary
-is the same however the replications are batched. bench/simulation_proof.py writes the same report in one process.
+is the same however the replications are batched. bench/simulation_proof.py writes the same report in one process. The
+Snakefile reads the batching at every start, so the simulation (scipy, PyMARE) is imported only by the jobs.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import math
 from pathlib import Path
 
 import pandas as pd
-
-from irsynth import simulation as sim
 
 COLUMNS = ["component", "outcome", "truth", "coverage_90", "p_coverage", "mean_bias", "bias_mc_se", "bias_z",
            "mean_posterior_sd", "bias_over_sd", "rmse"]  # fmt: skip
@@ -44,6 +43,8 @@ def batch_runtime(settings: dict):
 def run_batch(scenario: str, indices, config: dict, threads: int = 1) -> pd.DataFrame:
     """Scores of replications `indices` of `scenario`, fitted by the evidence model with `config["calibration"]`'s
     seed and sampling settings (chains run on `threads` cores)."""
+    from irsynth import simulation as sim
+
     settings = config["calibration"]
     fit = functools.partial(sim.fit_evidence_model, sampling={**settings["sampling"], "cores": threads})
     return sim.score_replications(scenario, indices, fit, settings["seed"], config)
@@ -52,6 +53,8 @@ def run_batch(scenario: str, indices, config: dict, threads: int = 1) -> pd.Data
 def gather(batch_files, scores_out: Path, summary_out: Path, report_out: Path, seed: int) -> None:
     """Concatenate the batches' scores (in the order given), summarise them and write the report. The summary leaves
     out the timing, so that it depends only on the seed and settings (the report and the scores keep it)."""
+    from irsynth import simulation as sim
+
     scores = pd.concat([pd.read_csv(f) for f in batch_files], ignore_index=True)
     summary = sim.summarise_scores(scores)
     scores.to_csv(scores_out, index=False)
@@ -76,6 +79,8 @@ def verdict(table: pd.DataFrame) -> str:
 
 def section(name: str, table: pd.DataFrame) -> str:
     """Markdown section of one scenario's summary (rows of `simulation.summarise_scores`)."""
+    from irsynth import simulation as sim
+
     table = table.assign(bias_z=table["mean_bias"] / table["bias_mc_se"])
     per = table["seconds_per_replication"].iloc[0]
     head = f"## {name}\n\n{sim.SCENARIOS[name].description}\n\n"

@@ -48,3 +48,17 @@ def test_the_probe_sees_a_heavy_import():
         [sys.executable, "-c", code % (HEAVY,), "check", str(ROOT / "data")], capture_output=True, text=True, env=env
     )
     assert "matplotlib" in json.loads(done.stdout.splitlines()[-1])["loaded"]
+
+
+def test_the_workflow_definition_imports_no_model_or_simulation_library():
+    """Every Snakemake start (a no-op run too) reads the Snakefile and rule files: their imports are paid each time."""
+    files = [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]
+    imports = sorted(
+        {line for p in files for line in p.read_text().splitlines() if line.startswith(("from ", "import "))}
+    )
+    heavy = (*HEAVY, "scipy", "pymare", "sympy")
+    code = "\n".join(["import json, sys", *imports, "print(json.dumps(sorted(m for m in sys.modules if "
+                      f"m.split('.')[0] in {heavy!r} or m == 'irsynth.simulation')))"])  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert "from irsynth import calibration" in imports and json.loads(done.stdout.splitlines()[-1]) == []
