@@ -10,6 +10,9 @@ evidence as one more arm-level contrast with that variance, and the posterior is
 updates it (irsynth.updating): the stored primary fit reweighted by Pareto-smoothed importance sampling when that is
 reliable (Pareto k <= evidence_model.update.pareto_k_max and the weights' ESS >= sampling.gates.ess_min), a fresh
 MCMC fit otherwise. Study effects are integrated out, so the log weight of a draw is the new trial's log likelihood.
+When the primary posterior is itself a PSIS update (after a trial was added to the evidence), each job first samples
+the evidence afresh by MCMC (one fit, the same seed in every job) and updates that fit: the update's repeated draws
+and reduced ESS would send most simulated trials to MCMC one by one.
 
 The question is the decision layer's: P(meaningful reduction) = P(ratio of means < 1 - decision.meaningful_reduction)
 of the design's effect. The answer is conclusive when it is above `conclusive.above` or below `conclusive.below`; the
@@ -71,12 +74,24 @@ class TrialUpdater:
         self.model, self.sampling, self.update_settings = model, sampling, update
         self.overrides, self.effect_of = overrides, effect
         self.functions = PosteriorFunctions(model)
+        self._sampler = None
+        self._store(posterior, ess)
+
+    def _store(self, posterior: xr.Dataset, ess: float) -> None:
+        """Make `posterior` (smallest ESS `ess`) the stored fit that updates start from."""
         self.posterior = posterior[self.functions.free]
         self.ess = ess
-        self.log_density, extra = self.functions(self.posterior, **overrides(None, None))
+        self.log_density, extra = self.functions(self.posterior, **self.overrides(None, None))
         self.stored = xr.merge([self.posterior, extra])
-        self.effect = effect(self.stored)
-        self._sampler = None
+        self.effect = self.effect_of(self.stored)
+
+    def sample_afresh(self, seed: int) -> list[str]:
+        """Replace the stored fit by an MCMC fit of the stored evidence alone; the gates it fails. For a stored
+        posterior that is itself a PSIS update (the living review's, after a trial was added): its draws repeat and
+        its ESS is the update's, so most new trials' updates would fail the ESS gate and be sampled one by one."""
+        gated = self._fit(self.overrides(None, None), seed, "next-trial base fit")
+        self._store(gated.trace.posterior.to_dataset(), float(gated.table[["ess_bulk", "ess_tail"]].min().min()))
+        return gated.failures
 
     def draws(self, name: str) -> np.ndarray:
         """Draws of a stored variable, flattened over chains (draws x ...)."""
@@ -103,19 +118,21 @@ class TrialUpdater:
         return Update(self.effect[weights.indices], "PSIS update", weights.pareto_k), weights.pareto_k
 
     def mcmc(self, y: float, var: float, seed: int, pareto_k: float = np.nan) -> Update:
-        """A fresh MCMC fit with the trial added, through the retry ladder as every fit (irsynth.fitting.fit_gated);
-        the gates its last attempt fails are recorded."""
-        from irsynth.fitting import Sampler, fit_gated, sample_with
-
+        """A fresh MCMC fit with the trial added; the gates its last attempt fails are recorded."""
         overrides = self.overrides(y, var)
-        if self._sampler is None:
-            self._sampler = Sampler(self.model, self.sampling, var_names=self.functions.free)
-        sample = sample_with(self._sampler, seed, **overrides)
-        gated = fit_gated(sample, self.sampling, self.functions.free, "next-trial refit")
+        gated = self._fit(overrides, seed, "next-trial refit")
         posterior = gated.trace.posterior.to_dataset()[self.functions.free]
         _, extra = self.functions(posterior, **overrides)
         gates = "; ".join(f.split(": ", 1)[1] for f in gated.failures) or "passed"
         return Update(self.effect_of(xr.merge([posterior, extra])), "MCMC", pareto_k, gates)
+
+    def _fit(self, overrides: dict, seed: int, name: str):
+        """An MCMC fit under pm.Data `overrides`, through the retry ladder as every fit (irsynth.fitting.fit_gated)."""
+        from irsynth.fitting import Sampler, fit_gated, sample_with
+
+        if self._sampler is None:
+            self._sampler = Sampler(self.model, self.sampling, var_names=self.functions.free)
+        return fit_gated(sample_with(self._sampler, seed, **overrides), self.sampling, self.functions.free, name)
 
 
 def summarise(effect: np.ndarray, meaningful: float) -> tuple[float, float]:
@@ -232,8 +249,9 @@ def new_trial_effect(posterior: xr.Dataset) -> np.ndarray:
     return posterior["arm_mean"].values[..., -1, 0].ravel()
 
 
-def evidence_updater(data: EvidenceData, design: dict, posterior: xr.Dataset, ess: float, config: dict):
-    """A TrialUpdater of the evidence model for `design`, and its predictive draws (m, tau, s) of a new trial."""
+def evidence_updater(data: EvidenceData, design: dict, posterior: xr.Dataset, ess: float, config: dict, afresh=False):
+    """A TrialUpdater of the evidence model for `design` (with `afresh`, its stored fit sampled afresh: see
+    TrialUpdater.sample_afresh), and its predictive draws (m, tau, s) of a new trial."""
     from models.evidence import build_evidence_model
 
     settings = config["evidence_model"]
@@ -243,6 +261,9 @@ def evidence_updater(data: EvidenceData, design: dict, posterior: xr.Dataset, es
     updater = TrialUpdater(
         model, posterior, ess, sampling, settings["update"], evidence_overrides(padded), new_trial_effect
     )
+    if afresh:
+        for failure in updater.sample_afresh(sampling["seed"]):
+            print(f"WARNING: {failure}")
     o = OUTCOMES.index(design["outcome"])
     predictive = (updater.effect, updater.draws("tau")[:, o], updater.draws("patient_sd_log")[:, o])
     return updater, predictive

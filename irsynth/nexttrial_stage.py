@@ -49,7 +49,8 @@ def _updater(inputs, design: dict, config: dict, threads: int):
     diagnostics = read_result(inputs.diagnostics)
     ess = float(diagnostics[["ess_bulk", "ess_tail"]].min().min())
     config = {**config, "sampling": {**config["sampling"], "cores": threads}}
-    return evidence_updater(data, design, posterior, ess, config)
+    updated = diagnostics["fit"].astype(str).str.startswith("PSIS update").any()
+    return evidence_updater(data, design, posterior, ess, config, afresh=updated)
 
 
 def simulate_batch(inputs, design_name: str, batch: int, config: dict, data_dir: Path, out_csv: Path, threads=1):
