@@ -485,7 +485,12 @@ def test_a_failed_gate_keeps_the_last_good_report(workspace, tmp_path):
     report, history = work / "results/report/report.html", work / "results/history"
     before = (digest(report.parent), digest(history))
     config = work / "config/config.yaml"
-    config.write_text(config.read_text().replace("ess_min: 400", "ess_min: 1000000"))
+    text = config.read_text()
+    ladder = (
+        "  retries:\n    - {target_accept: 0.995, tune: 2000}\n    - {target_accept: 0.999, tune: 4000, draws: 4000}\n"
+    )
+    assert ladder in text  # no retry (the ladder is tests/test_gates.py's): the gate fails on the first fit
+    config.write_text(text.replace("ess_min: 400", "ess_min: 1000000").replace(ladder, "  retries: []\n"))
     run = snakemake(work)
     assert run.returncode != 0 and "convergence gate failed" in (work / "results/logs/fit_evidence.log").read_text()
     assert (digest(report.parent), digest(history)) == before
