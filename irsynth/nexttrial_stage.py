@@ -53,44 +53,87 @@ def _updater(inputs, design: dict, config: dict, threads: int):
     return evidence_updater(data, design, posterior, ess, config, afresh=updated)
 
 
-def simulate_batch(inputs, design_name: str, batch: int, config: dict, data_dir: Path, out_csv: Path, threads=1):
-    """Batch `batch` of the simulated trials of one design (seeds from next_trial.seed, the design and the batch)."""
-    from irsynth.nexttrial import batch_seed, simulate
+def job_key(inputs, config: dict, job: dict) -> str:
+    """What informs a next-trial job (irsynth.stage_store): the evidence model's data and config (the evidence
+    stage's key), its posterior (the file's bytes) and diagnostics, and the job with its settings."""
+    import hashlib
 
-    start = time.perf_counter()
+    from irsynth import stage_store
+    from irsynth.pipeline import evidence_key
+
+    pooled, changes, studies = (text_columns(read_result(getattr(inputs, n))) for n in ("pooled", "changes", "studies"))
+    evidence = evidence_key(pooled, read_effects(inputs.effects), changes, studies, config)
+    posterior = hashlib.sha256(Path(inputs.posterior).read_bytes()).hexdigest()
+    diagnostics = read_result(inputs.diagnostics).to_csv(index=False)
+    return stage_store.stage_key(evidence=evidence, posterior=posterior, diagnostics=diagnostics, job=job)
+
+
+def _stored_or_made(cache_dir: Path | None, key: str, label: str, make) -> pd.DataFrame:
+    """The job's table stored in `cache_dir` under `key`, or `make()`'s, then stored (irsynth.stage_store)."""
+    from irsynth import progress, stage_store
+
+    stored = stage_store.load(cache_dir, key, {})
+    if stored is not None:
+        progress.say(f"{label}: nothing that informs it changed; stored results re-used (key {key[:12]})")
+        return stored["table"]
+    table = make()
+    if cache_dir is not None:
+        stage_store.save(cache_dir, key, {"table": table}, {})
+    return table
+
+
+def simulate_batch(inputs, design_name: str, batch: int, config: dict, data_dir: Path, out_csv: Path, threads=1,
+                   cache_dir: Path | None = None):  # fmt: skip
+    """Batch `batch` of the simulated trials of one design (seeds from next_trial.seed, the design and the batch).
+    With `cache_dir`, re-used as stored where nothing that informs it changed (job_key)."""
     settings = config["next_trial"]
-    design = design_named(config, design_name)
-    first = batch * settings["batch_size"]
-    replicates = min(settings["batch_size"], settings["simulations"] - first)
-    updater, predictive = _updater(inputs, design, config, threads)
-    ready = time.perf_counter()
-    seed = batch_seed(settings["seed"], design_name, batch)
-    table = simulate(updater, predictive, design["n_per_arm"], replicates, seed, config)
-    table.insert(0, "design", design_name)
-    table.insert(1, "batch", batch)
-    table["replicate"] += first
+    job = {"design": design_name, "batch": batch, **{k: v for k, v in settings.items() if k != "funnel"}}
+
+    def make() -> pd.DataFrame:
+        from irsynth.nexttrial import batch_seed, simulate
+
+        start = time.perf_counter()
+        design = design_named(config, design_name)
+        first = batch * settings["batch_size"]
+        replicates = min(settings["batch_size"], settings["simulations"] - first)
+        updater, predictive = _updater(inputs, design, config, threads)
+        ready = time.perf_counter()
+        seed = batch_seed(settings["seed"], design_name, batch)
+        table = simulate(updater, predictive, design["n_per_arm"], replicates, seed, config)
+        table.insert(0, "design", design_name)
+        table.insert(1, "batch", batch)
+        table["replicate"] += first
+        print(
+            f"{design_name} batch {batch}: {replicates} simulated trials x {len(design['n_per_arm'])} n; updates: "
+            f"{table['method'].value_counts().to_dict()}; set-up {ready - start:.1f} s, "
+            f"simulation {time.perf_counter() - ready:.1f} s"
+        )
+        return table
+
+    table = _stored_or_made(cache_dir, job_key(inputs, config, job), f"next trial, {design_name} batch {batch}", make)
     write_table(table, Path(out_csv), {**stamp(data_dir, config), "seed": settings["seed"]})
-    print(
-        f"{design_name} batch {batch}: {replicates} simulated trials x {len(design['n_per_arm'])} n; updates: "
-        f"{table['method'].value_counts().to_dict()}; set-up {ready - start:.1f} s, "
-        f"simulation {time.perf_counter() - ready:.1f} s"
-    )
 
 
-def funnel(inputs, design_name: str, config: dict, data_dir: Path, out_csv: Path, threads=1):
-    """The extended funnel grid of one design."""
-    from irsynth.nexttrial import funnel_grid
+def funnel(inputs, design_name: str, config: dict, data_dir: Path, out_csv: Path, threads=1, cache_dir=None):
+    """The extended funnel grid of one design (with `cache_dir`: as simulate_batch)."""
+    settings = config["next_trial"]
+    job = {"funnel": design_name, **{k: v for k, v in settings.items() if k not in ("simulations", "batch_size")}}
 
-    start = time.perf_counter()
-    design = design_named(config, design_name)
-    updater, predictive = _updater(inputs, design, config, threads)
-    table = funnel_grid(updater, predictive, config)
-    table.insert(0, "design", design_name)
-    write_table(table, Path(out_csv), {**stamp(data_dir, config), "seed": config["next_trial"]["seed"]})
-    print(
-        f"{design_name}: {len(table)} grid points; updates: {table['method'].value_counts().to_dict()}; "
-        f"{time.perf_counter() - start:.1f} s"
-    )
+    def make() -> pd.DataFrame:
+        from irsynth.nexttrial import funnel_grid
+
+        start = time.perf_counter()
+        updater, predictive = _updater(inputs, design_named(config, design_name), config, threads)
+        table = funnel_grid(updater, predictive, config)
+        table.insert(0, "design", design_name)
+        print(
+            f"{design_name}: {len(table)} grid points; updates: {table['method'].value_counts().to_dict()}; "
+            f"{time.perf_counter() - start:.1f} s"
+        )
+        return table
+
+    table = _stored_or_made(cache_dir, job_key(inputs, config, job), f"next trial, {design_name} funnel", make)
+    write_table(table, Path(out_csv), {**stamp(data_dir, config), "seed": settings["seed"]})
 
 
 def gather(batch_csvs, funnel_csvs, config: dict, data_dir: Path, outputs) -> None:

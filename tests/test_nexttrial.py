@@ -277,3 +277,26 @@ def test_a_design_must_name_arm_classes_of_its_comparison(config):
         design_named(config, "placebo")
     config["next_trial"].update(simulations=250, batch_size=100)
     assert batch_count(config) == 3
+
+
+def test_a_next_trial_job_is_keyed_by_its_posterior_diagnostics_and_settings(workspace, tmp_path):
+    """The key under which a job's results are re-used (nexttrial_stage.job_key) changes with the posterior file,
+    the diagnostics and the job."""
+    from pathlib import Path
+
+    from irsynth.config import load_config
+    from irsynth.nexttrial_stage import job_key
+
+    config = load_config(workspace / "config/config.yaml")
+    inputs = workspace_inputs(workspace / "results")
+    job = {"design": "placebo", "batch": 0, "simulations": 10}
+    key = job_key(inputs, config, job)
+    assert job_key(inputs, config, dict(job)) == key
+    assert job_key(inputs, config, {**job, "simulations": 20}) != key
+    assert job_key(inputs, config, {**job, "batch": 1}) != key
+    for name, old, new in (("posterior", b"HDF", b"HDF"), ("posterior", b"\0", b"\1"), ("diagnostics", b"0.9", b"0.8")):
+        source = Path(getattr(inputs, name))
+        changed = tmp_path / f"{name}{source.suffix}"
+        changed.write_bytes(source.read_bytes().replace(old, new, 1))
+        edited = type(inputs)(**{**vars(inputs), name: changed})
+        assert (job_key(edited, config, job) == key) == (old == new), (name, old, new)

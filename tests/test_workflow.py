@@ -158,7 +158,7 @@ def test_same_inputs_and_seed_give_identical_summaries(workspace, tmp_path):
 
 def test_a_change_no_model_reads_reuses_the_stored_model_results(workspace, tmp_path):
     """Report config changes re-run no model stage; a data change that no model reads re-runs every stage after it,
-    but the model stages re-use their stored results as they are."""
+    but the model stages and the next-trial jobs re-use their stored results as they are."""
     work = tmp_path / "workflow"
     shutil.copytree(workspace, work, symlinks=True)
     config = work / "config/config.yaml"
@@ -172,6 +172,8 @@ def test_a_change_no_model_reads_reuses_the_stored_model_results(workspace, tmp_
     assert run.returncode == 0, run.stderr
     for stage in ("evidence model", "pairwise models", "network models"):
         assert f"{stage}: nothing that informs" in run.stderr
+    for job in ("placebo batch 0", "placebo funnel", "lifestyle batch 0", "lifestyle funnel"):
+        assert f"next trial, {job}: nothing that informs it changed; stored results re-used" in run.stderr
     after = digest(work / "results/models")
     for name, (content, _) in before.items():
         if name.endswith(".csv"):

@@ -37,6 +37,8 @@ rule next_trial_batch:
         data_dir=str(DATA_DIR),
         settings=stage_config("decision", "evidence_model", "sampling", "comparisons"),
         next_trial=NEXT_TRIAL_SIMULATION,
+        # the job's last results, re-used where nothing that informs it changed (not an output: it outlives the run)
+        cache_dir=lambda wildcards: f"results/cache/next_trial/{wildcards.design}_{wildcards.batch}",
     script:
         "../scripts/next_trial_batch.py"
 
@@ -60,6 +62,7 @@ rule next_trial_funnel:
         data_dir=str(DATA_DIR),
         settings=stage_config("decision", "evidence_model", "sampling", "comparisons"),
         next_trial=NEXT_TRIAL_FUNNEL,
+        cache_dir=lambda wildcards: f"results/cache/next_trial/funnel_{wildcards.design}",
     script:
         "../scripts/next_trial_funnel.py"
 

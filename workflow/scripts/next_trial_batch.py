@@ -12,4 +12,5 @@ with log_to(snakemake.log[0]):
         Path(snakemake.params.data_dir),
         Path(snakemake.output.table),
         snakemake.threads,
+        Path(snakemake.params.cache_dir),
     )
