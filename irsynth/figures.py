@@ -137,13 +137,17 @@ def forest_figure(forest: pd.DataFrame, outcome: str) -> Markup:
 
 
 def density(draws: np.ndarray, points: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Gaussian kernel density of `draws` (scipy, Scott's bandwidth) on a grid over their range, reflected at both
-    ends of the range as ArviZ's bound correction does, so that a variable bounded at 0 (a heterogeneity SD) keeps
-    its mass inside it. scipy instead of arviz_stats.kde: importing arviz_stats costs the report stage a second."""
-    low, high = float(np.min(draws)), float(np.max(draws))
-    grid = np.linspace(low, high, points)
-    kernel = stats.gaussian_kde(draws)
-    return grid, kernel(grid) + kernel(2 * low - grid) + kernel(2 * high - grid)
+    """Gaussian kernel density of `draws` at the centres of `points` bins over their range: binned (a histogram
+    smoothed by the kernel; Scott's bandwidth, scipy's default) and reflected at both ends of the range as ArviZ's
+    bound correction does, so that a variable bounded at 0 (a heterogeneity SD) keeps its mass inside it. Linear in
+    the draws; arviz_stats.kde, its model, costs the report stage a second to import."""
+    counts, edges = np.histogram(draws, bins=points)
+    grid, step = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
+    sigma = np.std(draws) * len(draws) ** -0.2 / step
+    half = int(np.ceil(4 * sigma))
+    kernel = np.exp(-0.5 * (np.arange(-half, half + 1) / sigma) ** 2)
+    smoothed = np.convolve(np.pad(counts, half, mode="symmetric"), kernel / kernel.sum(), mode="valid")
+    return grid, smoothed / (len(draws) * step)
 
 
 def density_figure(trace, priors: dict) -> Markup:
