@@ -79,7 +79,7 @@ def jobcomp_log() -> Path:
         _require(f"no SLURM node is up: {states.stdout.strip() or states.stderr.strip()}")
     plugin = subprocess.run([sys.executable, "-c", "import snakemake_executor_plugin_slurm"], capture_output=True)
     if plugin.returncode != 0:
-        _require("snakemake-executor-plugin-slurm is not installed (pip install -e '.[slurm]')")
+        _require("snakemake-executor-plugin-slurm is not installed (make slurm-env)")
     config = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, check=True).stdout
     found = re.search(r"^JobCompLoc\s*=\s*(\S+)", config, flags=re.MULTILINE)
     assert found and "filetxt" in config, "the cluster keeps no job-completion log (JobCompType=jobcomp/filetxt)"
@@ -90,6 +90,8 @@ def _workflow_copy(folder: Path, overrides: dict, results: Path | None = None) -
     folder.mkdir()
     if results is not None:
         shutil.copytree(results, folder / "results", symlinks=True)
+        # the forced jobs compute their results, not the stored ones (irsynth.nexttrial_stage.job_key)
+        shutil.rmtree(folder / "results" / "cache" / "next_trial", ignore_errors=True)
     shutil.copy(ROOT / "Snakefile", folder)
     for name in ("workflow", "config", "data", "profiles"):
         shutil.copytree(ROOT / name, folder / name)
