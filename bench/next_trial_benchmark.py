@@ -28,6 +28,7 @@ from living_benchmark import job_times  # noqa: E402
 
 STAGE_OUTPUTS = "results/next_trial"
 BENCHMARKS = "results/benchmarks/next_trial"
+STORED = "results/cache/next_trial"  # the jobs' stored results (irsynth.nexttrial_stage): timed runs compute
 
 
 def snakemake(work: Path, cores: int, *args: str) -> subprocess.CompletedProcess:
@@ -53,7 +54,7 @@ def main() -> None:
         for folder in ("workflow", "config", "data", "profiles"):
             shutil.copytree(ROOT / folder, work / folder)
     snakemake(work, args.cores, "fit_evidence")  # the stage's inputs (not timed)
-    for folder in (STAGE_OUTPUTS, BENCHMARKS):
+    for folder in (STAGE_OUTPUTS, BENCHMARKS, STORED):
         shutil.rmtree(work / folder, ignore_errors=True)
     start = time.perf_counter()
     done = snakemake(work, args.cores, "next_trial")

@@ -60,7 +60,7 @@ STORED_FITS = ROOT / ".cache" / "test-workspace-fits"
 # the next-trial stage at smoke size in the workspace: its statistics are tests/test_nexttrial.py's
 SMOKE_NEXT_TRIAL = {
     "simulations: 100": "simulations: 10",
-    "batch_size: 50": "batch_size: 10",
+    "batch_size: 100": "batch_size: 10",
     "funnel: {effects: 25, standard_errors: 10,": "funnel: {effects: 7, standard_errors: 4,",
     "max_mcmc: 3}": "max_mcmc: 0}",
 }
