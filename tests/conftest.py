@@ -62,7 +62,6 @@ SMOKE_NEXT_TRIAL = {
     "simulations: 100": "simulations: 10",
     "batch_size: 100": "batch_size: 10",
     "funnel: {effects: 25, standard_errors: 10,": "funnel: {effects: 7, standard_errors: 4,",
-    "max_mcmc: 3}": "max_mcmc: 0}",
 }
 
 
