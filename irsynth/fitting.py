@@ -53,6 +53,9 @@ class Sampler:
 
     def __post_init__(self):
         if self.settings["sampler"] == "nutpie":
+            from irsynth import nutpie_compile
+
+            nutpie_compile.install()
             self._compiled = nutpie.compile_pymc_model(self.model, var_names=self.var_names)
 
     def sample(self, seed: int, **data):
