@@ -51,8 +51,8 @@ def run_evidence_model(
 
     Each run (primary, sensitivity, cumulative) is sampled by MCMC or, with `cache_dir`, updated from its last MCMC
     fit kept there (irsynth.updating); `fit_label` names this run's MCMC fits for later updates."""
-    from irsynth.fitting import predictive_checks
     from irsynth.forest import forest_table
+    from irsynth.predictive import predictive_checks
     from irsynth.updating import IncrementalSampler
     from models.evidence import build_evidence_model
 

@@ -1,0 +1,97 @@
+"""Prior and posterior predictive checks and PSIS-LOO of a PyMC model, with the replicates drawn for all draws at once.
+
+PyMC's sample_prior_predictive and sample_posterior_predictive run the model's forward graph once per draw; with the
+evidence model's block-normal likelihoods, whose random generator is Python, that took 13 s for 9,000 draws. Here one
+compiled function gives every observed variable's distribution parameters for all draws at once, and the variable's
+own random generator (its RandomVariable's `rng_fn`, which broadcasts over leading dimensions) draws one replicate
+per draw from them. The function runs on PyTensor's C backend: the numba backend ran this graph 25 times slower
+(9.6 s against 0.4 s for 8,000 draws). The prior draws of the free variables come from PyMC
+(sample_prior_predictive of the free variables alone, which holds no Python random generator).
+"""
+
+from __future__ import annotations
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
+from pymc.model.transform.conditioning import remove_value_transforms
+from pytensor.graph.replace import vectorize_graph
+
+
+class Replicates:
+    """Replicated data of a model's observed variables, one per draw of its free variables (constrained scale)."""
+
+    def __init__(self, model: pm.Model):
+        plain = remove_value_transforms(model)
+        self.free = [rv.name for rv in model.free_RVs]
+        self.observed = [rv.name for rv in model.observed_RVs]
+        self.ops, self.counts, parameters = [], [], []
+        for name in self.observed:
+            node = plain[name].owner
+            found = node.op.dist_params(node)
+            self.ops.append(node.op)
+            self.counts.append(len(found))
+            parameters += found
+        values = [plain.rvs_to_values[plain[name]] for name in self.free]
+        batched = [pt.tensor(v.name, dtype=v.dtype, shape=(None, *v.type.shape)) for v in values]
+        outputs = vectorize_graph(plain.replace_rvs_by_values(parameters), replace=dict(zip(values, batched)))
+        self._fn = pytensor.function(batched, outputs, on_unused_input="ignore", mode="FAST_RUN")
+
+    def __call__(self, draws: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Per observed variable, draws x its shape: one replicate from each draw of `draws` (name -> draws x ...)."""
+        parameters = iter(self._fn(*(draws[name] for name in self.free)))
+        return {
+            name: op.rng_fn(rng, *(next(parameters) for _ in range(count)), None)
+            for name, op, count in zip(self.observed, self.ops, self.counts)
+        }
+
+
+def _flat(dataset, names: list[str]) -> dict[str, np.ndarray]:
+    n = dataset.sizes["chain"] * dataset.sizes["draw"]
+    return {name: dataset[name].values.reshape(n, *dataset[name].shape[2:]) for name in names}
+
+
+def predictive_checks(
+    trace, model: pm.Model, seed: int, labels: dict | None = None, prior_draws: int = 1000
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Prior and posterior predictive checks and PSIS-LOO for every observed variable of `model`.
+
+    Returns (per observed element: observed value, 95% prior and posterior predictive intervals, posterior
+    predictive p-value P(y_rep <= y), Pareto k of its LOO unit), and (per observed variable: elpd_loo, its SE, p_loo,
+    count of k > 0.7). A multivariate variable's LOO unit is a block (its first dimension); `labels[name]` names its
+    elements ('' for padding, left out of the table)."""
+    labels = labels or {}
+    replicates = Replicates(model)
+    rng = np.random.default_rng(seed)
+    prior = pm.sample_prior_predictive(prior_draws, model=model, random_seed=seed, var_names=replicates.free)
+    y_prior = replicates(_flat(prior["prior"], replicates.free), rng)
+    y_post = replicates(_flat(trace["posterior"], replicates.free), rng)
+    loglik = pm.compute_log_likelihood(trace, model=model, progressbar=False)
+    rows, loo_rows = [], []
+    for name in replicates.observed:
+        y = np.asarray(model.rvs_to_values[model[name]].eval())
+        prior_q = np.quantile(y_prior[name], [0.025, 0.975], axis=0)
+        post_q = np.quantile(y_post[name], [0.025, 0.975], axis=0)
+        ppc_p = np.mean(y_post[name] <= y, axis=0)
+        loo = az.loo(loglik, var_name=name, pointwise=True)
+        k = np.asarray(loo.pareto_k).ravel()
+        names = labels.get(name)
+        if names is None:
+            dims = model.named_vars_to_dims.get(name)
+            units = model.coords[dims[0]] if dims else range(y.shape[0])
+            names = np.array([f"{name}[{unit}]" for unit in units], dtype=object)
+        for index in np.ndindex(y.shape):
+            if not names[index]:
+                continue
+            rows.append({
+                "observation": str(names[index]), "observed": float(y[index]),
+                "prior_q0.025": float(prior_q[0][index]), "prior_q0.975": float(prior_q[1][index]),
+                "posterior_q0.025": float(post_q[0][index]), "posterior_q0.975": float(post_q[1][index]),
+                "ppc_p": float(ppc_p[index]), "pareto_k": float(k[index[0]]),
+            })  # fmt: skip
+        loo_rows.append({"observed": name, "n": len(k), "elpd_loo": float(loo.elpd), "se": float(loo.se),
+                         "p_loo": float(loo.p), "pareto_k_over_0.7": int(np.sum(k > 0.7))})  # fmt: skip
+    return pd.DataFrame(rows), pd.DataFrame(loo_rows)
