@@ -66,12 +66,15 @@ class TrialUpdater:
     """Posteriors of a model after adding one new trial, updated from a stored fit as the living review does.
 
     `overrides(y, var)` gives the pm.Data values that add a trial with estimate y and sampling variance var (None:
-    the stored evidence alone); `effect(posterior)` the design's effect draws from a posterior with deterministics."""
+    the stored evidence alone); `effect(posterior)` the design's effect draws from a posterior with deterministics;
+    `refit` the sampling settings (draws, tune) of the MCMC fits where PSIS is unreliable, over `sampling`."""
 
-    def __init__(self, model, posterior: xr.Dataset, ess: float, sampling: dict, update: dict, overrides, effect):
+    def __init__(self, model, posterior: xr.Dataset, ess: float, sampling: dict, update: dict, overrides, effect,
+                 refit: dict | None = None):  # fmt: skip
         from irsynth.updating import PosteriorFunctions
 
         self.model, self.sampling, self.update_settings = model, sampling, update
+        self.refit_sampling = {**sampling, **(refit or {})}
         self.overrides, self.effect_of = overrides, effect
         self.functions = PosteriorFunctions(model)
         self._sampler = None
@@ -89,7 +92,7 @@ class TrialUpdater:
         """Replace the stored fit by an MCMC fit of the stored evidence alone; the gates it fails. For a stored
         posterior that is itself a PSIS update (the living review's, after a trial was added): its draws repeat and
         its ESS is the update's, so most new trials' updates would fail the ESS gate and be sampled one by one."""
-        gated = self._fit(self.overrides(None, None), seed, "next-trial base fit")
+        gated = self._fit(self.overrides(None, None), seed, "next-trial base fit", self.sampling)
         self._store(gated.trace.posterior.to_dataset(), float(gated.table[["ess_bulk", "ess_tail"]].min().min()))
         return gated.failures
 
@@ -120,19 +123,20 @@ class TrialUpdater:
     def mcmc(self, y: float, var: float, seed: int, pareto_k: float = np.nan) -> Update:
         """A fresh MCMC fit with the trial added; the gates its last attempt fails are recorded."""
         overrides = self.overrides(y, var)
-        gated = self._fit(overrides, seed, "next-trial refit")
+        gated = self._fit(overrides, seed, "next-trial refit", self.refit_sampling)
         posterior = gated.trace.posterior.to_dataset()[self.functions.free]
         _, extra = self.functions(posterior, **overrides)
         gates = "; ".join(f.split(": ", 1)[1] for f in gated.failures) or "passed"
         return Update(self.effect_of(xr.merge([posterior, extra])), "MCMC", pareto_k, gates)
 
-    def _fit(self, overrides: dict, seed: int, name: str):
-        """An MCMC fit under pm.Data `overrides`, through the retry ladder as every fit (irsynth.fitting.fit_gated)."""
+    def _fit(self, overrides: dict, seed: int, name: str, sampling: dict):
+        """An MCMC fit under pm.Data `overrides` with `sampling`'s settings, through the retry ladder as every fit
+        (irsynth.fitting.fit_gated)."""
         from irsynth.fitting import Sampler, fit_gated, sample_with
 
         if self._sampler is None:
-            self._sampler = Sampler(self.model, self.sampling, var_names=self.functions.free)
-        return fit_gated(sample_with(self._sampler, seed, **overrides), self.sampling, self.functions.free, name)
+            self._sampler = Sampler(self.model, sampling, var_names=self.functions.free)
+        return fit_gated(sample_with(self._sampler, seed, **overrides), sampling, self.functions.free, name)
 
 
 def summarise(effect: np.ndarray, meaningful: float) -> tuple[float, float]:
@@ -259,8 +263,9 @@ def evidence_updater(data: EvidenceData, design: dict, posterior: xr.Dataset, es
     model = build_evidence_model(padded, settings["priors"], settings["outcome_correlation"])
     sampling = {**config["sampling"], "target_accept": settings["target_accept"]}
     updater = TrialUpdater(
-        model, posterior, ess, sampling, settings["update"], evidence_overrides(padded), new_trial_effect
-    )
+        model, posterior, ess, sampling, settings["update"], evidence_overrides(padded), new_trial_effect,
+        config["next_trial"]["mcmc"],
+    )  # fmt: skip
     if afresh:
         for failure in updater.sample_afresh(sampling["seed"]):
             print(f"WARNING: {failure}")
