@@ -11,6 +11,7 @@ import pytest
 from conftest import ROOT, snakemake
 
 from irsynth.config import load_config
+from irsynth.fitting import retry_ladder
 from irsynth.pairwise import fit_pairwise
 
 CONFIG = load_config(ROOT / "config" / "config.yaml")
@@ -49,14 +50,18 @@ def test_a_diverging_pairwise_fit_passes_on_retry_with_the_settings_recorded():
     assert SAMPLING["on_gate_failure"] == "stop" and SAMPLING["target_accept"] == 0.95
     effects = _effects(NEHRA, PASSES_ON_RETRY)
     _, first, flagged, _ = fit_pairwise(effects, PAIRWISE, {**SAMPLING, "retries": []})
-    assert _fits(first).loc["half_cauchy", "divergences"] > 0 and len(flagged) == 1  # flagged, not raised
+    # flagged, not raised (the half-normal fit sits near the edge: a single divergence or none, with the process's
+    # compiled code; the half-Cauchy fit diverges well past it)
+    assert _fits(first).loc["half_cauchy", "divergences"] > 5
+    assert any("half_cauchy: " in message and "divergent transitions" in message for message in flagged)
     summary, diagnostics, messages, traces = fit_pairwise(effects, PAIRWISE, SAMPLING)
     fits = _fits(diagnostics)
     assert messages == [] and len(traces) == 2 and (fits["gate"] == "passed").all()
-    assert fits[["attempt", "target_accept", "tune", "draws"]].to_dict("index") == {
-        "half_normal": {"attempt": 1, "target_accept": 0.95, "tune": 1000, "draws": 2000},
-        "half_cauchy": {"attempt": 2, "target_accept": 0.995, "tune": 2000, "draws": 2000},
-    }
+    ladder = retry_ladder(SAMPLING)
+    assert fits.loc["half_cauchy", "attempt"] >= 2
+    for prior, fit in fits.iterrows():
+        recorded = {key: fit[key] for key in ("target_accept", "tune", "draws")}
+        assert recorded == {key: ladder[fit["attempt"] - 1][key] for key in recorded}, prior
     assert set(summary["method"]) == {"exact + MCMC"}
 
 
