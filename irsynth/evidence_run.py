@@ -62,7 +62,9 @@ def run_evidence_model(
     correlation = settings["outcome_correlation"]
     model = build_evidence_model(data, settings["priors"], correlation)
     names = [n for n in PARAMETERS if n in model.named_vars]
-    fits = IncrementalSampler(model, sampling, settings["update"], cache_dir, names, "evidence model", fit_label)
+    fits = IncrementalSampler(
+        model, sampling, settings["update"], cache_dir, names, "evidence model", fit_label, settings["refit_sampling"]
+    )
     years = evidence_years(data, select_pooled(pooled, config), studies)
     fits.total = 1 + len(sensitivity_runs(data, config)) + len(cumulative_runs(data, years))
     primary = fits.fit("primary", sampling["on_gate_failure"])

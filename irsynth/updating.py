@@ -180,7 +180,8 @@ def unreliable(pareto_k: float, ess: float, update: dict, gates: dict) -> str:
 
 class IncrementalSampler:
     """Posteriors of one model under pm.Data overrides, one per named run: the run's stored MCMC fit updated by PSIS
-    where that is reliable, MCMC otherwise. Each MCMC fit returned is stored in `cache_dir` as its run's base."""
+    where that is reliable, MCMC otherwise. Each MCMC fit returned is stored in `cache_dir` as its run's base. The
+    primary run is sampled with `sampling`, every other run with `refits` over it (fewer draws, say)."""
 
     def __init__(
         self,
@@ -191,12 +192,16 @@ class IncrementalSampler:
         var_names: list[str],
         label: str,
         fitted: str,
+        refits: dict | None = None,
     ):
         self.model, self.sampling, self.update = model, sampling, update
+        self.refit_sampling = {**sampling, **(refits or {})}
         self.cache = Path(cache_dir) if cache_dir is not None else None
         self.var_names, self.label, self.fitted = var_names, label, fitted
         self.functions = PosteriorFunctions(model)
-        self.fingerprint = fingerprint(model, sampling)
+        self.fingerprints = {
+            key: fingerprint(model, s) for key, s in (("primary", sampling), ("refit", self.refit_sampling))
+        }
         self.methods: dict[str, str] = {}  # run -> how its posterior was obtained
         self.total: int | None = None  # number of runs expected, for the progress lines
         self._sampler = None
@@ -234,7 +239,7 @@ class IncrementalSampler:
         E-BFMI) carry over and are checked against the current gates like a new MCMC fit's (the same seed would
         reproduce them); a stored fit that fails them is not used unless it came from the last attempt of the retry
         ladder, so the run is sampled again with safer settings."""
-        base = load_base(self.cache, base_run, self.fingerprint)
+        base = load_base(self.cache, base_run, self._fingerprint(base_run))
         if base is None:
             return None, ""
         posterior, stored_log_density, meta = base
@@ -272,6 +277,12 @@ class IncrementalSampler:
             return None
         return check_gates(table, per_fit, self.sampling["gates"], self._label(run), on_failure)
 
+    def _sampling(self, run: str) -> dict:
+        return self.sampling if run == "primary" else self.refit_sampling
+
+    def _fingerprint(self, run: str) -> str:
+        return self.fingerprints["primary" if run == "primary" else "refit"]
+
     def _mcmc(self, run: str, on_failure: str, overrides: dict, rejected: list[str]) -> Fit:
         if self._sampler is None:
             self._sampler = Sampler(self.model, self.sampling, var_names=self.functions.free)
@@ -284,7 +295,7 @@ class IncrementalSampler:
             trace["sample_stats"] = sampled["sample_stats"]
             return trace
 
-        gated = fit_gated(with_deterministics, self.sampling, self.var_names, self._label(run), on_failure)
+        gated = fit_gated(with_deterministics, self._sampling(run), self.var_names, self._label(run), on_failure)
         trace, posterior = gated.trace, gated.trace.posterior.to_dataset()[self.functions.free]
         log_density = self.functions(posterior, **overrides)[0]
         table, per_fit, failures = gated.table, gated.per_fit | gated.columns, gated.failures
@@ -295,7 +306,7 @@ class IncrementalSampler:
                 posterior,
                 log_density,
                 {
-                    "fingerprint": self.fingerprint,
+                    "fingerprint": self._fingerprint(run),
                     "fitted": self.fitted,
                     "diagnostics": table.to_dict("split", index=False),
                     "per_fit": per_fit,

@@ -155,6 +155,24 @@ def test_a_run_without_its_own_stored_fit_starts_from_the_primary_fit(stored, ca
     assert summary(far)[:2] == pytest.approx(conjugate([3.0, 3.2], [0.05, 0.05]), abs=0.01)
 
 
+def test_runs_other_than_the_primary_are_sampled_with_the_refit_settings(stored, cache):
+    """The primary keeps its draws; another run, sampled with fewer, is stored and re-used under its own settings,
+    and still starts from the primary fit where that is reliable."""
+    refits = {"draws": 700}
+
+    def fresh():
+        return IncrementalSampler(normal_model(Y, SE), SAMPLING, UPDATE, cache, ["mu", "scale"], "test", "fit2", refits)
+
+    assert fresh().fit("primary", "stop").method == "unchanged"  # the stored primary, sampled with SAMPLING
+    far = fresh().fit("far", "stop", fallback_base="primary", y=[3.0, 3.2], se=[0.05, 0.05])
+    assert far.method == "MCMC" and far.trace.posterior.sizes["draw"] == 700
+    assert summary(far)[:2] == pytest.approx(conjugate([3.0, 3.2], [0.05, 0.05]), abs=0.01)
+    again = fresh().fit("far", "stop", fallback_base="primary", y=[3.0, 3.2], se=[0.05, 0.05])
+    assert again.method == "unchanged" and again.trace.posterior.sizes["draw"] == 700
+    near = fresh().fit("near", "stop", fallback_base="primary", y=[*Y, 0.1], se=[*SE, 0.6])
+    assert near.method == "PSIS update" and near.trace.posterior.sizes["draw"] == SAMPLING["draws"]
+
+
 @pytest.mark.parametrize("change", ["method mcmc", "other draws", "damaged cache"])
 def test_no_update_without_a_matching_stored_fit(cache, change):
     update, sampling = UPDATE, SAMPLING
