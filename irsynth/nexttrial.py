@@ -264,7 +264,7 @@ def evidence_updater(data: EvidenceData, design: dict, posterior: xr.Dataset, es
     sampling = {**config["sampling"], "target_accept": settings["target_accept"]}
     updater = TrialUpdater(
         model, posterior, ess, sampling, settings["update"], evidence_overrides(padded), new_trial_effect,
-        config["next_trial"]["mcmc"],
+        settings["refit_sampling"],
     )  # fmt: skip
     if afresh:
         for failure in updater.sample_afresh(sampling["seed"]):
