@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from irsynth import stage_store
 from irsynth.csvfile import read_effects, read_result, text_columns
 from irsynth.provenance import stamp, write_table
 
@@ -68,20 +69,6 @@ def job_key(inputs, config: dict, job: dict) -> str:
     return stage_store.stage_key(evidence=evidence, posterior=posterior, diagnostics=diagnostics, job=job)
 
 
-def _stored_or_made(cache_dir: Path | None, key: str, label: str, make) -> pd.DataFrame:
-    """The job's table stored in `cache_dir` under `key`, or `make()`'s, then stored (irsynth.stage_store)."""
-    from irsynth import progress, stage_store
-
-    stored = stage_store.load(cache_dir, key, {})
-    if stored is not None:
-        progress.say(f"{label}: nothing that informs it changed; stored results re-used (key {key[:12]})")
-        return stored["table"]
-    table = make()
-    if cache_dir is not None:
-        stage_store.save(cache_dir, key, {"table": table}, {})
-    return table
-
-
 def simulate_batch(inputs, design_name: str, batch: int, config: dict, data_dir: Path, out_csv: Path, threads=1,
                    cache_dir: Path | None = None):  # fmt: skip
     """Batch `batch` of the simulated trials of one design (seeds from next_trial.seed, the design and the batch).
@@ -89,7 +76,7 @@ def simulate_batch(inputs, design_name: str, batch: int, config: dict, data_dir:
     settings = config["next_trial"]
     job = {"design": design_name, "batch": batch, **{k: v for k, v in settings.items() if k != "funnel"}}
 
-    def make() -> pd.DataFrame:
+    def make() -> dict:
         from irsynth.nexttrial import batch_seed, simulate
 
         start = time.perf_counter()
@@ -108,9 +95,10 @@ def simulate_batch(inputs, design_name: str, batch: int, config: dict, data_dir:
             f"{table['method'].value_counts().to_dict()}; set-up {ready - start:.1f} s, "
             f"simulation {time.perf_counter() - ready:.1f} s"
         )
-        return table
+        return {"table": table}
 
-    table = _stored_or_made(cache_dir, job_key(inputs, config, job), f"next trial, {design_name} batch {batch}", make)
+    label = f"next trial, {design_name} batch {batch}"
+    table = stage_store.reused_or_made(cache_dir, job_key(inputs, config, job), label, make)["table"]
     write_table(table, Path(out_csv), {**stamp(data_dir, config), "seed": settings["seed"]})
 
 
@@ -119,7 +107,7 @@ def funnel(inputs, design_name: str, config: dict, data_dir: Path, out_csv: Path
     settings = config["next_trial"]
     job = {"funnel": design_name, **{k: v for k, v in settings.items() if k not in ("simulations", "batch_size")}}
 
-    def make() -> pd.DataFrame:
+    def make() -> dict:
         from irsynth.nexttrial import funnel_grid
 
         start = time.perf_counter()
@@ -130,9 +118,10 @@ def funnel(inputs, design_name: str, config: dict, data_dir: Path, out_csv: Path
             f"{design_name}: {len(table)} grid points; updates: {table['method'].value_counts().to_dict()}; "
             f"{time.perf_counter() - start:.1f} s"
         )
-        return table
+        return {"table": table}
 
-    table = _stored_or_made(cache_dir, job_key(inputs, config, job), f"next trial, {design_name} funnel", make)
+    label = f"next trial, {design_name} funnel"
+    table = stage_store.reused_or_made(cache_dir, job_key(inputs, config, job), label, make)["table"]
     write_table(table, Path(out_csv), {**stamp(data_dir, config), "seed": settings["seed"]})
 
 

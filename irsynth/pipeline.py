@@ -139,7 +139,7 @@ def fit_pairwise(
         summary, diagnostics, warnings, traces = fit_groups(table, settings, config["sampling"])
         return {"summary": summary, "diagnostics": diagnostics, "warnings": warnings, "traces": traces}
 
-    result = _reused_or_fitted("pairwise models", cache_dir, key, fit)
+    result = stage_store.reused_or_made(cache_dir, key, "pairwise models", fit)
     summary, warnings = result["summary"], result["warnings"]
     provenance = {**stamp(data_dir, config), "seed": config["sampling"]["seed"], "gate_warnings": warnings}
     posteriors_dir = Path(posteriors_dir)
@@ -182,7 +182,7 @@ def fit_network(
                           fit_networks(changes, settings, config["sampling"])))  # fmt: skip
         return tables
 
-    result = _reused_or_fitted("network models", cache_dir, key, fit)
+    result = stage_store.reused_or_made(cache_dir, key, "network models", fit)
     warnings = result["warnings"]
     provenance = {**stamp(data_dir, config), "seed": config["sampling"]["seed"], "gate_warnings": warnings}
     for name, path in (
@@ -195,20 +195,6 @@ def fit_network(
     for message in warnings:
         print(f"WARNING (on_gate_failure: warn): {message}")
     print(result["description"].to_string(index=False))
-
-
-def _reused_or_fitted(stage: str, cache_dir: Path | None, key: str, fit) -> dict:
-    """The results stored in `cache_dir` under `key` (irsynth.stage_store), or `fit()`'s, then stored."""
-    from irsynth import stage_store
-
-    stored = stage_store.load(cache_dir, key, {})
-    if stored is not None:
-        progress.say(f"{stage}: nothing that informs the fits changed; stored results re-used (key {key[:12]})")
-        return stored
-    result = fit()
-    if cache_dir is not None:
-        stage_store.save(cache_dir, key, result, {})
-    return result
 
 
 def fit_evidence(inputs, outputs, data_dir: Path, config: dict, cache_dir: Path | None = None) -> None:
@@ -229,9 +215,8 @@ def fit_evidence(inputs, outputs, data_dir: Path, config: dict, cache_dir: Path 
     studies = text_columns(read_result(inputs.studies))
     hashes = stamp(data_dir, config)
     key = evidence_key(pooled, contrasts, changes, studies, config)
-    posterior = {"posterior.nc": Path(outputs.posterior)}
-    stored = stage_store.load(cache_dir, key, posterior)
-    if stored is None:
+
+    def fit() -> dict:
         from irsynth.evidence_run import run_evidence_model
 
         with harmless_warnings_filtered():
@@ -240,11 +225,10 @@ def fit_evidence(inputs, outputs, data_dir: Path, config: dict, cache_dir: Path 
             )
         Path(outputs.posterior).parent.mkdir(parents=True, exist_ok=True)
         result.trace.to_netcdf(outputs.posterior, engine="h5netcdf")
-        stored = {"tables": result.tables, "headline": result.headline, "warnings": result.warnings, "log": result.log}
-        if cache_dir is not None:
-            stage_store.save(cache_dir, key, stored, posterior)
-    else:
-        progress.say(f"evidence model: nothing that informs its fits changed; stored results re-used (key {key[:12]})")
+        return {"tables": result.tables, "headline": result.headline, "warnings": result.warnings, "log": result.log}
+
+    posterior = {"posterior.nc": Path(outputs.posterior)}
+    stored = stage_store.reused_or_made(cache_dir, key, "evidence model", fit, posterior)
 
     provenance = {**hashes, "seed": config["sampling"]["seed"], "gate_warnings": stored["warnings"]}
     tables = stored["tables"]

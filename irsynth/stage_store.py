@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from irsynth import progress
 from irsynth.provenance import atomic_path, package_versions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,3 +89,17 @@ def load(store: Path | None, key: str, files: dict[str, Path]) -> dict | None:
         with atomic_path(Path(path)) as tmp:
             shutil.copyfile(folder / name, tmp)
     return stored["values"]
+
+
+def reused_or_made(store: Path | None, key: str, label: str, make, files: dict[str, Path] | None = None) -> dict:
+    """The values stored for `key` (and `files` copied back), said on the console under `label`; else `make()`'s
+    values, stored with `files` (which `make` wrote) where there is a store."""
+    files = files or {}
+    stored = load(store, key, files)
+    if stored is not None:
+        progress.say(f"{label}: nothing that informs it changed; stored results re-used (key {key[:12]})")
+        return stored
+    made = make()
+    if store is not None:
+        save(store, key, made, files)
+    return made

@@ -114,6 +114,23 @@ def workspace(tmp_path_factory) -> Path:
     return built_once(tmp_path_factory, "workspace", build_workspace)[0]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Order the session for pytest-xdist's workers: one test on the workspace first (its build is the longest step:
+    it starts at once), then every test that needs no built folder (the other worker runs them meanwhile), then the
+    living-review tests (that build next) and the other workspace tests. Without workers, the same order."""
+
+    def needs(item) -> int:
+        names = getattr(item, "fixturenames", ())
+        return 2 if "living" in names else 3 if "workspace" in names else 1
+
+    ordered = sorted(items, key=needs)
+    first = next((item for item in ordered if needs(item) == 3), None)
+    if first is not None:
+        ordered.remove(first)
+        ordered.insert(0, first)
+    items[:] = ordered
+
+
 def read_rows(path: Path) -> tuple[list[str], list[dict]]:
     with open(path, encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)

@@ -81,3 +81,22 @@ def test_a_save_killed_midway_leaves_nothing_to_reuse(stored, tmp_path, monkeypa
         stage_store.save(store, "k2", {}, {"posterior.nc": source})
     monkeypatch.undo()
     assert stage_store.load(store, "k1", {"posterior.nc": tmp_path / "out.nc"}) is None
+
+
+def test_reused_or_made_makes_once_per_key_and_says_so(tmp_path, capsys):
+    store, posterior, made = tmp_path / "store", tmp_path / "posterior.nc", []
+
+    def make() -> dict:
+        made.append(1)
+        posterior.write_bytes(b"draws %d" % len(made))
+        return {"table": len(made)}
+
+    files = {"posterior.nc": posterior}
+    assert stage_store.reused_or_made(store, "k1", "a stage", make, files) == {"table": 1}
+    assert "re-used" not in capsys.readouterr().out
+    posterior.write_bytes(b"overwritten")
+    assert stage_store.reused_or_made(store, "k1", "a stage", make, files) == {"table": 1} and len(made) == 1
+    assert posterior.read_bytes() == b"draws 1"  # the stored file copied back
+    assert "a stage: nothing that informs it changed; stored results re-used (key k1)" in capsys.readouterr().out
+    assert stage_store.reused_or_made(store, "k2", "a stage", make, files) == {"table": 2}
+    assert stage_store.reused_or_made(None, "k2", "a stage", make, files) == {"table": 3}  # no store: made each time

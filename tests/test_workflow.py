@@ -144,7 +144,7 @@ def test_same_inputs_and_seed_give_identical_summaries(workspace, tmp_path):
             for line in (f"evidence model fit 1/{runs}, primary: {how} (", f"evidence model fit {runs}/{runs}, "):
                 assert line in log and line in run.stderr
         else:
-            assert "evidence model: nothing that informs its fits changed; stored results re-used" in run.stderr
+            assert "evidence model: nothing that informs it changed; stored results re-used" in run.stderr
             assert "evidence model fit" not in log
         assert "deprecated" not in log and "implicitly frozen" not in log
         outputs.append({p.name: p.read_bytes() for p in sorted(folder.glob("*.csv")) + [folder / "headline.json"]})
