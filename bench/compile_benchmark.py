@@ -64,7 +64,8 @@ def main() -> None:
     for variant in ("nutpie", "adapter"):
         times = [compile_seconds(variant) for _ in range(args.repeats)]
         medians[variant] = statistics.median(times)
-        print(f"{variant:8s} compile_pymc_model: {', '.join(f'{t:.1f}' for t in times)} s (median {medians[variant]:.1f})")
+        listed = ", ".join(f"{t:.1f}" for t in times)
+        print(f"{variant:8s} compile_pymc_model: {listed} s (median {medians[variant]:.1f})")
     print(f"ratio nutpie / adapter: {medians['nutpie'] / medians['adapter']:.2f}")
 
 

@@ -78,9 +78,9 @@ class TrialUpdater:
         self.overrides, self.effect_of = overrides, effect
         self.functions = PosteriorFunctions(model)
         self._sampler = None
-        self._store(posterior, ess)
+        self.adopt(posterior, ess)
 
-    def _store(self, posterior: xr.Dataset, ess: float) -> None:
+    def adopt(self, posterior: xr.Dataset, ess: float) -> None:
         """Make `posterior` (smallest ESS `ess`) the stored fit that updates start from."""
         self.posterior = posterior[self.functions.free]
         self.ess = ess
@@ -93,7 +93,7 @@ class TrialUpdater:
         posterior that is itself a PSIS update (the living review's, after a trial was added): its draws repeat and
         its ESS is the update's, so most new trials' updates would fail the ESS gate and be sampled one by one."""
         gated = self._fit(self.overrides(None, None), seed, "next-trial base fit", self.sampling)
-        self._store(gated.trace.posterior.to_dataset(), float(gated.table[["ess_bulk", "ess_tail"]].min().min()))
+        self.adopt(gated.trace.posterior.to_dataset(), float(gated.table[["ess_bulk", "ess_tail"]].min().min()))
         return gated.failures
 
     def draws(self, name: str) -> np.ndarray:
@@ -253,9 +253,10 @@ def new_trial_effect(posterior: xr.Dataset) -> np.ndarray:
     return posterior["arm_mean"].values[..., -1, 0].ravel()
 
 
-def evidence_updater(data: EvidenceData, design: dict, posterior: xr.Dataset, ess: float, config: dict, afresh=False):
-    """A TrialUpdater of the evidence model for `design` (with `afresh`, its stored fit sampled afresh: see
-    TrialUpdater.sample_afresh), and its predictive draws (m, tau, s) of a new trial."""
+def evidence_updater(data: EvidenceData, design: dict, posterior: xr.Dataset, ess: float, config: dict, afresh=None):
+    """A TrialUpdater of the evidence model for `design`, and its predictive draws (m, tau, s) of a new trial. With
+    `afresh` ((updater, seed) -> the gates failed: TrialUpdater.sample_afresh, or a stored copy of what it fitted),
+    its stored fit is first replaced by an MCMC fit of the evidence."""
     from models.evidence import build_evidence_model
 
     settings = config["evidence_model"]
@@ -266,8 +267,8 @@ def evidence_updater(data: EvidenceData, design: dict, posterior: xr.Dataset, es
         model, posterior, ess, sampling, settings["update"], evidence_overrides(padded), new_trial_effect,
         settings["refit_sampling"],
     )  # fmt: skip
-    if afresh:
-        for failure in updater.sample_afresh(sampling["seed"]):
+    if afresh is not None:
+        for failure in afresh(updater, sampling["seed"]):
             print(f"WARNING: {failure}")
     o = OUTCOMES.index(design["outcome"])
     predictive = (updater.effect, updater.draws("tau")[:, o], updater.draws("patient_sd_log")[:, o])

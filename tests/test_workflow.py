@@ -435,6 +435,9 @@ def test_adding_a_trial_updates_the_stored_fits_instead_of_sampling_again(living
     assert (diagnostics["pareto_k"] <= 0.5).all() and (diagnostics["ess_update"] >= 400).all()
     sensitivity = pd.read_csv(work / "results/models/evidence/sensitivity.csv")
     assert "without Synthetic2026" in set(sensitivity["run"])  # a new run, updated from the earlier primary fit
+    for design in ("placebo", "lifestyle"):  # the evidence sampled afresh once per design, for its two jobs
+        sampled_afresh = f"next trial, {design}: the evidence sampled afresh: nothing that informs it changed"
+        assert living[4].stderr.count(sampled_afresh) == 1
     html = (work / "results/report/report.html").read_text()
     assert 'id="fits"' in html and "of the MCMC fit to data and config" in html
 

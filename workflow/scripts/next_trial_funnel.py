@@ -12,4 +12,5 @@ with log_to(snakemake.log[0]):
         Path(snakemake.output.table),
         snakemake.threads,
         Path(snakemake.params.cache_dir),
+        Path(snakemake.params.afresh_cache_dir),
     )
