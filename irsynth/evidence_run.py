@@ -136,7 +136,9 @@ def _gates(failures: list[str]) -> str:
 
 
 def _observation_labels(data: EvidenceData) -> dict[str, np.ndarray]:
-    """Per observed variable, a label per element ('' for padding), for the predictive-check table."""
+    """Per observed variable, a label per element, for the predictive-check table: '' (not in the table) for padding
+    and for a contrast left out of the likelihood (counted inside a pooled source: its variance is inflated, so its
+    predictive interval would say nothing)."""
     pooled = np.array(
         [[f"{label}, {o}" if p else "" for o, p in zip(data.outcomes, present)]
          for label, present in zip(data.pooled_labels, data.pooled_present)],
@@ -144,8 +146,8 @@ def _observation_labels(data: EvidenceData) -> dict[str, np.ndarray]:
     )  # fmt: skip
     arms = np.array(
         [
-            [f"{study}: {label}" if label else "" for label in row]
-            for study, row in zip(data.arm_study, data.arm_slot_label)
+            [f"{study}: {label}" if label and not out else "" for label, out in zip(row, left_out)]
+            for study, row, left_out in zip(data.arm_study, data.arm_slot_label, data.arm_left_out)
         ],
         dtype=object,
     )

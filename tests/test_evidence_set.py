@@ -155,3 +155,14 @@ def test_an_arm_with_another_treatment_is_not_a_control():
     assert arm_class({**row, "other_tx": ""}) == "control"
     assert arm_class({**row, "other_tx": "ethinylestradiol/cyproterone"}) == "other"
     assert arm_class({**row, "mi_mg_day": 2000, "other_tx": "supervised"}) == "MI"
+
+
+def test_the_predictive_check_table_leaves_out_padding_and_contrasts_counted_inside_a_pooled_source(bundled):
+    from irsynth.evidence_run import _observation_labels
+
+    arms = _observation_labels(bundled)["arm_obs"]
+    shown = arms != ""
+    assert not (shown & (bundled.arm_left_out > 0)).any()
+    # Vizza 2016's control arm is in the likelihood; its contrast is counted inside a pooled source
+    assert shown.sum() == int(((bundled.arm_left_out == 0) & (bundled.arm_slot_label != "")).sum()) == 1
+    assert arms[shown].tolist() == ["Vizza2016: control arm control, fasting insulin"]
