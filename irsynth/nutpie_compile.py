@@ -4,7 +4,7 @@ nutpie compiles a PyMC model into two numba C callbacks that read the model's `p
 pointers (`user_data`), so that `with_data` re-samples new data without compiling again. Its extraction function
 (`nutpie.compile_pymc.make_extraction_fn`) loops over the data containers with `numba.literal_unroll` and rebuilds a
 tuple of arrays one item at a time (`tuple_setitem_literal`). numba types that loop once per container, each time
-over the whole tuple, so the typing grows with the square of the number of containers: for the evidence model (32
+over the whole tuple, so the typing grows with the square of the number of containers: for the evidence model (34
 `pm.Data` containers) the logp callback took about 31 s of the 35 s of `compile_pymc_model` in every process,
 although the PyMC graph itself comes from PyTensor's numba cache (measured in bench/compile_benchmark.py).
 
