@@ -3,10 +3,10 @@
 nutpie compiles a PyMC model into two numba C callbacks that read the model's `pm.Data` values from a record of
 pointers (`user_data`), so that `with_data` re-samples new data without compiling again. Its extraction function
 (`nutpie.compile_pymc.make_extraction_fn`) loops over the data containers with `numba.literal_unroll` and rebuilds a
-tuple of arrays one item at a time (`tuple_setitem_literal`). numba types that loop once per container, each time
-over the whole tuple, so the typing grows with the square of the number of containers: for the evidence model (34
-`pm.Data` containers) the logp callback took about 31 s of the 35 s of `compile_pymc_model` in every process,
-although the PyMC graph itself comes from PyTensor's numba cache (measured in bench/compile_benchmark.py).
+tuple of arrays one item at a time (`tuple_setitem_literal`). numba types the loop body once per container, each
+time with the whole tuple's type: for the evidence model (34 `pm.Data` containers) the logp callback took about 31 s
+of the 35 s of `compile_pymc_model` in every process, although the PyMC graph itself comes from PyTensor's numba
+cache (measured in bench/compile_benchmark.py).
 
 `extraction_fn` is the same function written out as straight-line source, one statement per container, so numba
 types each once, and each array is made in its shape by `numba.carray` (no reshape). It reads the same record fields
