@@ -298,7 +298,9 @@ class IncrementalSampler:
         gated = fit_gated(with_deterministics, self._sampling(run), self.var_names, self._label(run), on_failure)
         trace, posterior = gated.trace, gated.trace.posterior.to_dataset()[self.functions.free]
         log_density = self.functions(posterior, **overrides)[0]
-        table, per_fit, failures = gated.table, gated.per_fit | gated.columns, gated.failures
+        # why no update was used is part of how the fit was obtained: stored with it, so a re-use says the same
+        per_fit = gated.per_fit | gated.columns | {"update_rejected": "; ".join(rejected)}
+        table, failures = gated.table, gated.failures
         if self.cache is not None:
             store_base(
                 self.cache,
@@ -312,7 +314,7 @@ class IncrementalSampler:
                     "per_fit": per_fit,
                 },
             )
-        return Fit(trace, "MCMC", table, per_fit | {"update_rejected": "; ".join(rejected)}, failures)
+        return Fit(trace, "MCMC", table, per_fit, failures)
 
     def _label(self, run: str) -> str:
         return self.label if run == "primary" else f"{self.label} ({run})"
