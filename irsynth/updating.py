@@ -181,7 +181,7 @@ def unreliable(pareto_k: float, ess: float, update: dict, gates: dict) -> str:
 class IncrementalSampler:
     """Posteriors of one model under pm.Data overrides, one per named run: the run's stored MCMC fit updated by PSIS
     where that is reliable, MCMC otherwise. Each MCMC fit returned is stored in `cache_dir` as its run's base. The
-    primary run is sampled with `sampling`, every other run with `refits` over it (fewer draws, say)."""
+    primary run is sampled with `sampling`, every other run with `refits` over it (shorter tuning, say)."""
 
     def __init__(
         self,
