@@ -55,8 +55,7 @@ class Sampler:
         if self.settings["sampler"] == "nutpie":
             from irsynth import nutpie_compile
 
-            nutpie_compile.install()
-            self._compiled = nutpie.compile_pymc_model(self.model, var_names=self.var_names)
+            self._compiled = nutpie_compile.compile_pymc_model(self.model, var_names=self.var_names)
 
     def sample(self, seed: int, **data):
         s = self.settings
