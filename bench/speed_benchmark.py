@@ -75,9 +75,12 @@ class JobMonitor(threading.Thread):
     """Polls the process tree of a run for Snakemake's job scripts: per job, its stage, the wall time from its start
     to when it was last seen and its CPU time (user + system, with its children) as last seen, every POLL seconds."""
 
-    def __init__(self, pid: int):
+    def __init__(self, pid: int, started: float):
         super().__init__(daemon=True)
         self.root, self.seen, self.done = psutil.Process(pid), {}, threading.Event()
+        # psutil's process start times count from the boot time in whole seconds (/proc/stat btime), up to 1 s off
+        # time.time(): measured on the run's own process, started at `started` (time.time() before Popen)
+        self.clock_offset = self.root.create_time() - started
 
     def run(self) -> None:
         while not self.done.is_set():
@@ -92,7 +95,7 @@ class JobMonitor(threading.Thread):
                         if match:
                             cpu = child.cpu_times()
                             used = cpu.user + cpu.system + cpu.children_user + cpu.children_system
-                            started = child.create_time()
+                            started = child.create_time() - self.clock_offset
                             self.seen[child.pid] = (match.group(1), started, time.time() - started, used)
                 except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                     continue
@@ -122,10 +125,11 @@ class Bench:
         ]  # fmt: skip
         start, cpu, jobs = time.perf_counter(), os.times(), []
         for argv in commands:
+            started = time.time()
             process = subprocess.Popen(
                 argv, cwd=self.work, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
             )
-            monitor = JobMonitor(process.pid)
+            monitor = JobMonitor(process.pid, started)
             monitor.start()
             out, err = process.communicate()
             monitor.done.set()
