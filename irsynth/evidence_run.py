@@ -67,7 +67,9 @@ def run_evidence_model(
     )
     years = evidence_years(data, select_pooled(pooled, config), studies)
     fits.total = 1 + len(sensitivity_runs(data, config)) + len(cumulative_runs(data, years))
-    primary = fits.fit("primary", sampling["on_gate_failure"])
+    # the primary posterior is sampled, never a PSIS update: the next-trial stage updates its draws for every
+    # simulated trial, and an update's repeated draws and reduced ESS would send most of those to MCMC one by one
+    primary = fits.fit("primary", sampling["on_gate_failure"], psis=False)
     trace, warnings = primary.trace, list(primary.failures)
     ranges = decision_ranges(data, changes)
 

@@ -10,9 +10,8 @@ evidence as one more arm-level contrast with that variance, and the posterior is
 updates it (irsynth.updating): the stored primary fit reweighted by Pareto-smoothed importance sampling when that is
 reliable (Pareto k <= evidence_model.update.pareto_k_max and the weights' ESS >= sampling.gates.ess_min), a fresh
 MCMC fit otherwise. Study effects are integrated out, so the log weight of a draw is the new trial's log likelihood.
-When the primary posterior is itself a PSIS update (after a trial was added to the evidence), each job first samples
-the evidence afresh by MCMC (one fit, the same seed in every job) and updates that fit: the update's repeated draws
-and reduced ESS would send most simulated trials to MCMC one by one.
+The primary posterior is always an MCMC fit (the evidence stage samples it whenever what informs it changes): a PSIS
+update's repeated draws and reduced ESS would send most simulated trials to MCMC one by one.
 
 The question is the decision layer's: P(meaningful reduction) = P(ratio of means < 1 - decision.meaningful_reduction)
 of the design's effect. The answer is conclusive when it is above `conclusive.above` or below `conclusive.below`; the
@@ -78,23 +77,10 @@ class TrialUpdater:
         self.overrides, self.effect_of = overrides, effect
         self.functions = PosteriorFunctions(model)
         self._sampler = None
-        self.adopt(posterior, ess)
-
-    def adopt(self, posterior: xr.Dataset, ess: float) -> None:
-        """Make `posterior` (smallest ESS `ess`) the stored fit that updates start from."""
-        self.posterior = posterior[self.functions.free]
-        self.ess = ess
+        self.posterior, self.ess = posterior[self.functions.free], ess
         self.log_density, extra = self.functions(self.posterior, **self.overrides(None, None))
         self.stored = xr.merge([self.posterior, extra])
         self.effect = self.effect_of(self.stored)
-
-    def sample_afresh(self, seed: int) -> list[str]:
-        """Replace the stored fit by an MCMC fit of the stored evidence alone; the gates it fails. For a stored
-        posterior that is itself a PSIS update (the living review's, after a trial was added): its draws repeat and
-        its ESS is the update's, so most new trials' updates would fail the ESS gate and be sampled one by one."""
-        gated = self._fit(self.overrides(None, None), seed, "next-trial base fit", self.sampling)
-        self.adopt(gated.trace.posterior.to_dataset(), float(gated.table[["ess_bulk", "ess_tail"]].min().min()))
-        return gated.failures
 
     def draws(self, name: str) -> np.ndarray:
         """Draws of a stored variable, flattened over chains (draws x ...)."""
@@ -253,10 +239,9 @@ def new_trial_effect(posterior: xr.Dataset) -> np.ndarray:
     return posterior["arm_mean"].values[..., -1, 0].ravel()
 
 
-def evidence_updater(data: EvidenceData, design: dict, posterior: xr.Dataset, ess: float, config: dict, afresh=None):
-    """A TrialUpdater of the evidence model for `design`, and its predictive draws (m, tau, s) of a new trial. With
-    `afresh` ((updater, seed) -> the gates failed: TrialUpdater.sample_afresh, or a stored copy of what it fitted),
-    its stored fit is first replaced by an MCMC fit of the evidence."""
+def evidence_updater(data: EvidenceData, design: dict, posterior: xr.Dataset, ess: float, config: dict):
+    """A TrialUpdater of the evidence model for `design` from its MCMC fit `posterior` (smallest ESS `ess`), and its
+    predictive draws (m, tau, s) of a new trial."""
     from models.evidence import build_evidence_model
 
     settings = config["evidence_model"]
@@ -267,9 +252,6 @@ def evidence_updater(data: EvidenceData, design: dict, posterior: xr.Dataset, es
         model, posterior, ess, sampling, settings["update"], evidence_overrides(padded), new_trial_effect,
         settings["refit_sampling"],
     )  # fmt: skip
-    if afresh is not None:
-        for failure in afresh(updater, sampling["seed"]):
-            print(f"WARNING: {failure}")
     o = OUTCOMES.index(design["outcome"])
     predictive = (updater.effect, updater.draws("tau")[:, o], updater.draws("patient_sd_log")[:, o])
     return updater, predictive

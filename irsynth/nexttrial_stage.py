@@ -34,10 +34,9 @@ def design_named(config: dict, name: str) -> dict:
     return design
 
 
-def _updater(inputs, design: dict, config: dict, threads: int, afresh_dir: Path | None):
-    """The evidence model's TrialUpdater for `design`, from the evidence stage's inputs and primary posterior. Where
-    that posterior is a PSIS update, the evidence is sampled afresh (TrialUpdater.sample_afresh), once per design and
-    posterior: the fit is kept in `afresh_dir` for the design's other jobs."""
+def _updater(inputs, design: dict, config: dict, threads: int):
+    """The evidence model's TrialUpdater for `design`, from the evidence stage's inputs and primary posterior (an
+    MCMC fit: irsynth.evidence_run samples it whenever what informs it changes)."""
     import xarray as xr
 
     from irsynth.evidence_set import evidence_data
@@ -51,21 +50,8 @@ def _updater(inputs, design: dict, config: dict, threads: int, afresh_dir: Path 
         posterior = tree.posterior.to_dataset().load()
     diagnostics = read_result(inputs.diagnostics)
     ess = float(diagnostics[["ess_bulk", "ess_tail"]].min().min())
-    updated = diagnostics["fit"].astype(str).str.startswith("PSIS update").any()
-    key = job_key(inputs, config, {"sampled afresh": design["name"]}) if updated else ""
-
-    def afresh(updater, seed: int) -> list[str]:
-        def fit() -> dict:
-            failures = updater.sample_afresh(seed)
-            return {"posterior": updater.posterior, "ess": updater.ess, "failures": failures}
-
-        label = f"next trial, {design['name']}: the evidence sampled afresh"
-        fitted = stage_store.reused_or_made(afresh_dir, key, label, fit)
-        updater.adopt(fitted["posterior"], fitted["ess"])
-        return fitted["failures"]
-
     config = {**config, "sampling": {**config["sampling"], "cores": threads}}
-    return evidence_updater(data, design, posterior, ess, config, afresh if updated else None)
+    return evidence_updater(data, design, posterior, ess, config)
 
 
 def job_key(inputs, config: dict, job: dict) -> str:
@@ -73,7 +59,6 @@ def job_key(inputs, config: dict, job: dict) -> str:
     stage's key), its posterior (the file's bytes) and diagnostics, and the job with its settings."""
     import hashlib
 
-    from irsynth import stage_store
     from irsynth.pipeline import evidence_key
 
     pooled, changes, studies = (text_columns(read_result(getattr(inputs, n))) for n in ("pooled", "changes", "studies"))
@@ -84,9 +69,9 @@ def job_key(inputs, config: dict, job: dict) -> str:
 
 
 def simulate_batch(inputs, design_name: str, batch: int, config: dict, data_dir: Path, out_csv: Path, threads=1,
-                   cache_dir: Path | None = None, afresh_dir: Path | None = None):  # fmt: skip
+                   cache_dir: Path | None = None):  # fmt: skip
     """Batch `batch` of the simulated trials of one design (seeds from next_trial.seed, the design and the batch).
-    With `cache_dir`, re-used as stored where nothing that informs it changed (job_key); `afresh_dir`: _updater."""
+    With `cache_dir`, re-used as stored where nothing that informs it changed (job_key)."""
     settings = config["next_trial"]
     job = {"design": design_name, "batch": batch, **{k: v for k, v in settings.items() if k != "funnel"}}
 
@@ -97,7 +82,7 @@ def simulate_batch(inputs, design_name: str, batch: int, config: dict, data_dir:
         design = design_named(config, design_name)
         first = batch * settings["batch_size"]
         replicates = min(settings["batch_size"], settings["simulations"] - first)
-        updater, predictive = _updater(inputs, design, config, threads, afresh_dir)
+        updater, predictive = _updater(inputs, design, config, threads)
         ready = time.perf_counter()
         seed = batch_seed(settings["seed"], design_name, batch)
         table = simulate(updater, predictive, design["n_per_arm"], replicates, seed, config)
@@ -116,9 +101,8 @@ def simulate_batch(inputs, design_name: str, batch: int, config: dict, data_dir:
     write_table(table, Path(out_csv), {**stamp(data_dir, config), "seed": settings["seed"]})
 
 
-def funnel(inputs, design_name: str, config: dict, data_dir: Path, out_csv: Path, threads=1, cache_dir=None,
-           afresh_dir=None):  # fmt: skip
-    """The extended funnel grid of one design (with `cache_dir` and `afresh_dir`: as simulate_batch)."""
+def funnel(inputs, design_name: str, config: dict, data_dir: Path, out_csv: Path, threads=1, cache_dir=None):
+    """The extended funnel grid of one design (with `cache_dir`: as simulate_batch)."""
     settings = config["next_trial"]
     job = {"funnel": design_name, **{k: v for k, v in settings.items() if k not in ("simulations", "batch_size")}}
 
@@ -126,7 +110,7 @@ def funnel(inputs, design_name: str, config: dict, data_dir: Path, out_csv: Path
         from irsynth.nexttrial import funnel_grid
 
         start = time.perf_counter()
-        updater, predictive = _updater(inputs, design_named(config, design_name), config, threads, afresh_dir)
+        updater, predictive = _updater(inputs, design_named(config, design_name), config, threads)
         table = funnel_grid(updater, predictive, config)
         table.insert(0, "design", design_name)
         print(

@@ -9,7 +9,8 @@ proportion to them (systematic resampling, then shuffled), giving an equally wei
 that every summary downstream reads as it reads an MCMC fit. Within one pipeline run the same holds: a sensitivity,
 leave-one-out or cumulative run differs from the primary analysis by a prior or a little evidence, so a run without
 a stored fit of its own is updated from the primary fit (PSIS-LOO's setting; Vehtari, Gelman & Gabry 2017, Stat
-Comput 27:1413), and only the runs where that is unreliable are sampled.
+Comput 27:1413), and only the runs where that is unreliable are sampled. A run fitted with `psis=False` (the evidence
+model's primary, whose draws later updates start from) is re-used unchanged or sampled, never updated.
 
 The update is used only when it is reliable: Pareto k <= `pareto_k_max` (config 0.5: the weights have finite
 variance; the paper's limit for useful estimates is 0.7), and every parameter's effective sample size, the stored
@@ -53,6 +54,7 @@ from irsynth.provenance import atomic_path
 
 UNCHANGED_TOLERANCE = 1e-8  # log-weight range below which the posterior is taken as unchanged
 RETRY_STORED = "the stored fit fails a gate: sampled again with safer settings"
+NOT_UPDATED = "what informs it changed, and this run is then always sampled afresh"
 OBTAINED = {"unchanged": "re-used", "PSIS update": "updated", "MCMC": "sampled"}  # progress lines' words
 
 
@@ -206,17 +208,17 @@ class IncrementalSampler:
         self.total: int | None = None  # number of runs expected, for the progress lines
         self._sampler = None
 
-    def fit(self, run: str, on_failure: str, fallback_base: str | None = None, **overrides) -> Fit:
+    def fit(self, run: str, on_failure: str, fallback_base: str | None = None, psis: bool = True, **overrides) -> Fit:
         """The posterior of `run` (stored under that name). A run without a usable base of its own is updated from
         the base of `fallback_base`, the primary fit, whether stored by this pipeline run or an earlier one (a
         sensitivity or leave-one-out run, or a cumulative year, is close to the primary: PSIS-LOO's setting), where
         that is reliable. An update carries the MCMC diagnostics of the fit it updates, checked against the current
-        gates."""
+        gates. Without `psis`, a stored fit is re-used only unchanged, and a changed posterior is sampled."""
         start, fit, rejected = time.perf_counter(), None, []
         if self.update["method"] == "importance_sampling" and self.cache is not None:
             for base_run in dict.fromkeys(r for r in (run, fallback_base) if r is not None):
                 if fit is None:
-                    fit, reason = self._update(run, base_run, on_failure, overrides)
+                    fit, reason = self._update(run, base_run, on_failure, overrides, psis)
                     rejected += [f"from {base_run}: {reason}"] if reason else []
         fit = fit or self._mcmc(run, on_failure, overrides, rejected)
         self.methods[run] = fit.method
@@ -231,8 +233,11 @@ class IncrementalSampler:
             f"{count} {kind}{'s' * (count > 1)}" for kind, count in pd.Series(kinds).value_counts().items()
         )
 
-    def _update(self, run: str, base_run: str, on_failure: str, overrides: dict) -> tuple[Fit | None, str]:
-        """The update of `base_run`'s stored fit, or None and why not (blank: there is no usable stored fit).
+    def _update(
+        self, run: str, base_run: str, on_failure: str, overrides: dict, psis: bool = True
+    ) -> tuple[Fit | None, str]:
+        """The update of `base_run`'s stored fit (without `psis`: only the stored fit unchanged), or None and why not
+        (blank: there is no usable stored fit).
 
         An update's ESS per parameter is the stored fit's times the weights' efficiency 1 / sum(w^2) / S; it must
         pass the ESS gate, with Pareto k <= pareto_k_max. The stored fit's other diagnostics (R-hat, divergences,
@@ -252,6 +257,8 @@ class IncrementalSampler:
             if failures is None:
                 return None, RETRY_STORED
             return Fit(_trace(posterior, extra), "unchanged", table, per_fit, failures), ""
+        if not psis:
+            return None, NOT_UPDATED
         try:
             update = psis_resample(log_ratio, self.sampling["seed"])
         except ValueError as error:

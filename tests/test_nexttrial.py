@@ -126,35 +126,12 @@ def test_an_mcmc_refit_goes_through_the_retry_ladder_and_finds_the_conjugate_pos
     assert np.std(refit.effect) == pytest.approx(precision**-0.5, rel=0.1)
 
 
-def test_refits_where_psis_is_unreliable_use_the_refit_settings_and_the_base_fit_the_evidence_models():
+def test_refits_where_psis_is_unreliable_use_the_refit_settings():
     base = conjugate_updater()
     updater = TrialUpdater(base.model, base.posterior, DRAWS, SAMPLING, base.update_settings, base.overrides,
                            base.effect_of, refit={"draws": 600, "tune": 400})  # fmt: skip
     refit = updater.mcmc(0.3, 0.05, seed=5)
     assert refit.effect.size == 600 * SAMPLING["chains"] and refit.gates == "passed"
-    updater.sample_afresh(seed=4)
-    assert updater.effect.size == SAMPLING["draws"] * SAMPLING["chains"]
-
-
-def test_a_stored_posterior_sampled_afresh_is_the_posterior_of_the_evidence_and_updates_reliably():
-    """The stored fit replaced by an MCMC fit of the stored evidence (as for a primary posterior that is a PSIS
-    update): whatever the draws it started from, it is the evidence's posterior, and a new trial updates it by PSIS
-    to the conjugate posterior."""
-    base = conjugate_updater()
-    poor = xr.Dataset({"mu": (("chain", "draw"), np.full((4, 50), M0 + 0.3))})  # 200 equal draws, far off
-    updater = TrialUpdater(base.model, poor, 50.0, SAMPLING, base.update_settings, base.overrides, base.effect_of)
-    assert updater.psis(-0.3, 0.02, seed=3)[0] is None
-    assert updater.sample_afresh(seed=4) == [] and updater.ess >= 400
-    assert np.mean(updater.effect) == pytest.approx(M0, abs=0.02) and np.std(updater.effect) == pytest.approx(
-        S0, rel=0.1
-    )
-    y, var = -0.3, 0.02
-    update, _ = updater.psis(y, var, seed=3)
-    precision = 1 / S0**2 + 1 / (TAU**2 + var)
-    mean = (M0 / S0**2 + y / (TAU**2 + var)) / precision
-    assert update.method == "PSIS update"
-    assert np.mean(update.effect) == pytest.approx(mean, abs=0.02)
-    assert np.std(update.effect) == pytest.approx(precision**-0.5, rel=0.1)
 
 
 def test_a_batch_is_reproducible_from_its_seed_alone(updater):

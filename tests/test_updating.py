@@ -12,7 +12,7 @@ from scipy import integrate, stats
 
 from irsynth import updating
 from irsynth.fitting import Sampler
-from irsynth.updating import IncrementalSampler, PosteriorFunctions, psis_resample, take_draws
+from irsynth.updating import NOT_UPDATED, IncrementalSampler, PosteriorFunctions, psis_resample, take_draws
 
 SAMPLING = {
     "sampler": "nutpie",
@@ -137,6 +137,14 @@ def test_an_observation_in_conflict_with_the_stored_fit_is_sampled_afresh(cache)
     assert summary(fit)[:2] == pytest.approx((mean, sd), abs=0.01)
     # the MCMC fit is now the stored base: the same inputs again are unchanged
     assert sampler(normal_model(y, se), cache, label="fit2").fit("primary", "stop").method == "unchanged"
+
+
+def test_a_run_fitted_without_psis_is_sampled_when_it_changes_and_re_used_when_not(stored, cache):
+    y, se = [*Y, 0.1], [*SE, 0.6]  # an observation the stored fit updates reliably (the test above)
+    assert sampler(normal_model(Y, SE), cache, label="fit1").fit("primary", "stop", psis=False).method == "unchanged"
+    fit = sampler(normal_model(y, se), cache, label="fit1").fit("primary", "stop", psis=False)
+    assert fit.method == "MCMC" and fit.description == f"MCMC (update from primary: {NOT_UPDATED})"
+    assert summary(fit)[:2] == pytest.approx(conjugate(y, se), abs=0.02)
 
 
 def test_a_run_without_its_own_stored_fit_starts_from_the_primary_fit(stored, cache):

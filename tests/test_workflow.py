@@ -21,6 +21,7 @@ from conftest import ROOT, built_once, edit_row, find_row, snakemake, snakemake_
 from malformed import CASES
 
 from irsynth.cli import main as cli_main
+from irsynth.updating import NOT_UPDATED
 
 
 def digest(folder: Path) -> dict[str, tuple[str, int]]:
@@ -435,17 +436,16 @@ def test_a_run_killed_mid_fit_is_recovered_by_the_next(living):
     assert any(label.startswith("Synthetic2026: ") for label in headline["evidence_set"])
 
 
-def test_adding_a_trial_updates_the_stored_fits_instead_of_sampling_again(living):
+def test_adding_a_trial_samples_the_primary_and_updates_the_other_stored_fits(living):
     work = living[0]
     headline = json.loads((work / "results/models/evidence/headline.json").read_text())
-    assert headline["fit"]["fit"].startswith("PSIS update (Pareto k") and headline["fit"]["updated_from"]
-    diagnostics = pd.read_csv(work / "results/models/evidence/diagnostics.csv")
-    assert (diagnostics["pareto_k"] <= 0.5).all() and (diagnostics["ess_update"] >= 400).all()
+    assert headline["fit"] == {"fit": f"MCMC (update from primary: {NOT_UPDATED})", "updated_from": ""}
     sensitivity = pd.read_csv(work / "results/models/evidence/sensitivity.csv")
     assert "without Synthetic2026" in set(sensitivity["run"])  # a new run, updated from the earlier primary fit
-    for design in ("placebo", "lifestyle"):  # the evidence sampled afresh once per design, for its two jobs
-        sampled_afresh = f"next trial, {design}: the evidence sampled afresh: nothing that informs it changed"
-        assert living[4].stderr.count(sampled_afresh) == 1
+    updated = sensitivity["fit"].str.extract(r"^PSIS update \(Pareto k ([\d.]+), ESS (\d+)\)$").dropna().astype(float)
+    assert len(updated) >= len(sensitivity) / 2, sensitivity["fit"]
+    assert (updated[0] <= 0.5).all() and (updated[1] >= 400).all()
+    assert (sensitivity.loc[updated.index, "updated_from"].str.len() > 0).all()
     html = (work / "results/report/report.html").read_text()
     assert 'id="fits"' in html and "of the MCMC fit to data and config" in html
 

@@ -39,8 +39,6 @@ rule next_trial_batch:
         next_trial=NEXT_TRIAL_SIMULATION,
         # the job's last results, re-used where nothing that informs it changed (not an output: it outlives the run)
         cache_dir=lambda wildcards: f"results/cache/next_trial/{wildcards.design}_{wildcards.batch}",
-        # the evidence sampled afresh where the primary posterior is a PSIS update: once per design, for its jobs
-        afresh_cache_dir=lambda wildcards: f"results/cache/next_trial/afresh_{wildcards.design}",
     script:
         "../scripts/next_trial_batch.py"
 
@@ -65,7 +63,6 @@ rule next_trial_funnel:
         settings=stage_config("decision", "evidence_model", "sampling", "comparisons"),
         next_trial=NEXT_TRIAL_FUNNEL,
         cache_dir=lambda wildcards: f"results/cache/next_trial/funnel_{wildcards.design}",
-        afresh_cache_dir=lambda wildcards: f"results/cache/next_trial/afresh_{wildcards.design}",
     script:
         "../scripts/next_trial_funnel.py"
 

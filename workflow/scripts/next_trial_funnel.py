@@ -12,5 +12,4 @@ with log_to(snakemake.log[0]):
         Path(snakemake.output.table),
         snakemake.threads,
         Path(snakemake.params.cache_dir),
-        Path(snakemake.params.afresh_cache_dir),
     )
