@@ -21,6 +21,7 @@ from scipy import stats  # noqa: E402
 
 from irsynth.decision import prior_sd  # noqa: E402
 from irsynth.evidence_set import covariates  # noqa: E402
+from irsynth.figure_cache import cached  # noqa: E402
 from irsynth.intervals import central_interval  # noqa: E402
 from irsynth.vocab import label  # noqa: E402
 
@@ -73,6 +74,7 @@ def _no_effect_line(ax) -> None:
     _ratio_scale(ax)
 
 
+@cached
 def forest_figure(forest: pd.DataFrame, outcome: str) -> Markup:
     """Per comparison: trials (observed and shrunken), meta-analyses (published, converted), synthesis, prediction."""
     rows = forest[forest["outcome"] == outcome]
@@ -150,6 +152,7 @@ def density(draws: np.ndarray, points: int = 256) -> tuple[np.ndarray, np.ndarra
     return grid, smoothed / (len(draws) * step)
 
 
+@cached
 def density_figure(trace, priors: dict) -> Markup:
     """Posterior density (filled) over the prior density (dashed) of every component effect and heterogeneity term."""
     d = _draws(trace, "d")
@@ -195,6 +198,7 @@ def density_figure(trace, priors: dict) -> Markup:
     return svg(fig)
 
 
+@cached
 def evidence_graph(forest: pd.DataFrame, comparisons: dict) -> Markup:
     """Network of the evidence: arm classes as nodes, an edge per comparison with its trials and meta-analyses."""
     used = forest[forest["kind"].isin(["trial", "meta-analysis"])]
@@ -241,6 +245,7 @@ def evidence_graph(forest: pd.DataFrame, comparisons: dict) -> Markup:
     return svg(fig)
 
 
+@cached
 def regression_figure(trace, regression: dict, priors: dict) -> Markup:
     """Inositol's effect on HOMA-IR across trial duration and baseline HOMA-IR (posterior and prior 95% bands), and
     the control-arm drift (log end / baseline without intervention), with and without background advice."""
@@ -288,6 +293,7 @@ def regression_figure(trace, regression: dict, priors: dict) -> Markup:
     return svg(fig)
 
 
+@cached
 def cumulative_figure(cumulative: pd.DataFrame) -> Markup:
     """Headline ratios (posterior median, 95% CrI) as the evidence published up to each year accumulates."""
     panels = [
@@ -308,6 +314,7 @@ def cumulative_figure(cumulative: pd.DataFrame) -> Markup:
     return svg(fig)
 
 
+@cached
 def funnel_figure(yi: np.ndarray, vi: np.ndarray, pooled: float, title: str) -> Markup:
     """Funnel plot: effect (log ratio) against its standard error, with the pseudo 95% limits around `pooled`."""
     se = np.sqrt(vi)
@@ -323,6 +330,7 @@ def funnel_figure(yi: np.ndarray, vi: np.ndarray, pooled: float, title: str) -> 
     return svg(fig)
 
 
+@cached
 def component_figure(components: pd.DataFrame, prior_sd: dict) -> Markup:
     """Ratio of means per component and outcome: posterior median and 95% CrI over the prior's 95% interval."""
     rows = components[~components["component"].str.contains("minus")]
@@ -351,6 +359,7 @@ def component_figure(components: pd.DataFrame, prior_sd: dict) -> Markup:
     return svg(fig)
 
 
+@cached
 def decision_figure(decision: pd.DataFrame, cutoff: float) -> Markup:
     """P(patient's HOMA-IR ends below the cut-off) per scenario, one bar colour per patient profile."""
     column = f"p_patient_below_{cutoff:g}"

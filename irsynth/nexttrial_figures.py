@@ -10,6 +10,7 @@ from markupsafe import Markup
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch, Rectangle
 
+from irsynth.figure_cache import cached
 from irsynth.figures import OKABE_ITO, RATIO_AXIS, _ratio_scale, svg
 from irsynth.nexttrial import CONCLUSIONS, DECISION_THRESHOLD, UNRESOLVED
 
@@ -18,6 +19,7 @@ Z95 = 1.959963984540054
 REGION_COLOURS = ("#E69F00", "#DDDDDD", "#56B4E9")
 
 
+@cached
 def assurance_figure(summary: pd.DataFrame, designs: list[dict]) -> Markup:
     """Assurance (95% Monte Carlo interval) against the new trial's patients per arm, one line per design."""
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
@@ -60,6 +62,7 @@ def region_names(current: int) -> list[str]:
     return names
 
 
+@cached
 def extended_funnel_figure(
     grid: pd.DataFrame, evidence: pd.DataFrame, current: dict, design: dict, meaningful: float
 ) -> Markup:

@@ -264,11 +264,15 @@ def evidence_key(pooled, contrasts, changes, studies, config: dict) -> str:
     )
 
 
-def report(inputs: dict[str, Path], config: dict, out_html: Path, history_dir: Path, command: str) -> None:
+def report(inputs: dict[str, Path], config: dict, out_html: Path, history_dir: Path, command: str,
+           figure_dir: Path | None = None) -> None:  # fmt: skip
     """The self-contained HTML report from the tables in `inputs` (irsynth.report.build_report names them), with
-    what changed since the run recorded last in `history_dir`; then this run's history entry."""
+    what changed since the run recorded last in `history_dir`; then this run's history entry. With `figure_dir`,
+    figures drawn from the same inputs by the same code are read from there (irsynth.figure_cache)."""
     import json
+    from contextlib import nullcontext
 
+    from irsynth.figure_cache import cached_in
     from irsynth.history import history_entry, latest_entry, record, what_changed
     from irsynth.provenance import write_atomic
     from irsynth.report import build_report, now
@@ -277,6 +281,8 @@ def report(inputs: dict[str, Path], config: dict, out_html: Path, history_dir: P
     trials = sorted(set(read_result(inputs["arms"])["study_id"]))
     entry = history_entry(headline, trials, config["decision"]["cutoff"], now())
     changes = what_changed(latest_entry(Path(history_dir)), entry)
-    write_atomic(Path(out_html), build_report(inputs, config, command, changes, entry["built"]))
+    with cached_in(Path(figure_dir)) if figure_dir is not None else nullcontext():
+        html = build_report(inputs, config, command, changes, entry["built"])
+    write_atomic(Path(out_html), html)
     print(f"wrote {out_html}")
     print(f"history entry {record(Path(history_dir), entry)}")

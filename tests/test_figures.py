@@ -1,4 +1,5 @@
-"""The report's figures draw any number of decision profiles and any text (issue 12, cause 7)."""
+"""The report's figures draw any number of decision profiles and any text (issue 12, cause 7), and are drawn once
+per input (irsynth.figure_cache)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from markupsafe import Markup
 from scipy import stats
 
-from irsynth import figures
+from irsynth import figure_cache, figures
 
 # text matplotlib would read as math text (an unbalanced `$` raises), a label it would hide (leading `_`), TeX
 # specials outside math, markup
@@ -83,3 +85,41 @@ def test_posterior_density_integrates_to_one_and_follows_the_true_density_up_to_
     middle = (grid > inside[0]) & (grid < inside[1])
     truth = distribution.pdf(grid[middle])
     assert np.max(np.abs(pdf[middle] - truth)) < 0.15 * truth.max()
+
+
+def test_a_cached_figure_is_drawn_once_and_read_back_as_drawn(tmp_path):
+    drawn = []
+    draw = figures.decision_figure.__wrapped__  # the drawing function itself
+    decision, at_3 = _decision(["typical", "marked"]), _decision(["typical", "marked"], 3.0)
+
+    def counting(*args):
+        drawn.append(args)
+        return draw(*args)
+
+    cached = figure_cache.cached(counting)
+    with figure_cache.cached_in(tmp_path):
+        first = cached(decision, 2.5)
+    with figure_cache.cached_in(tmp_path):
+        again = cached(decision.copy(), 2.5)
+        other = cached(at_3, 3.0)
+    assert len(drawn) == 2 and drawn[1][1] == 3.0  # the same inputs were read back, new ones drawn
+    assert again == first == figures.decision_figure(decision, 2.5)  # as drawn, and as drawn without the cache
+    assert other != first and isinstance(again, Markup)
+    assert len(list(tmp_path.glob("*.svg"))) == 2
+    with figure_cache.cached_in(tmp_path):
+        cached(at_3, 3.0)
+    assert len(list(tmp_path.glob("*.svg"))) == 1  # a figure the last build did not use is removed
+    assert cached(decision, 2.5) == first and len(drawn) == 3  # outside cached_in every figure is drawn
+
+
+def test_a_change_of_the_code_draws_the_figure_again(tmp_path, monkeypatch):
+    from irsynth import stage_store
+
+    calls = []
+    cached = figure_cache.cached(lambda x: calls.append(x) or Markup(f"<svg>{x}</svg>"))
+    with figure_cache.cached_in(tmp_path):
+        cached(1)
+    monkeypatch.setattr(stage_store, "code_hash", lambda: "changed")
+    with figure_cache.cached_in(tmp_path):
+        cached(1)
+    assert calls == [1, 1]

@@ -37,6 +37,8 @@ rule report:
         settings=stage_config("decision", "evidence_model", "report", "comparisons", "sampling", "next_trial"),
         # one entry per run, read back by the next report (not an output: it outlives the run)
         history="results/history",
+        # the figures of the last report, re-used where drawn from the same inputs (not an output: it outlives the run)
+        figures="results/cache/report_figures",
         command="make run",
     script:
         "../scripts/report.py"

@@ -9,4 +9,5 @@ with pipeline.log_to(snakemake.log[0]):
         Path(snakemake.output.html),
         Path(snakemake.params.history),
         snakemake.params.command,
+        Path(snakemake.params.figures),
     )
