@@ -207,6 +207,7 @@ class IncrementalSampler:
         self.methods: dict[str, str] = {}  # run -> how its posterior was obtained
         self.total: int | None = None  # number of runs expected, for the progress lines
         self._sampler = None
+        self._bases: dict[str, tuple | None] = {}  # run -> its stored fit as read (_base)
 
     def fit(self, run: str, on_failure: str, fallback_base: str | None = None, psis: bool = True, **overrides) -> Fit:
         """The posterior of `run` (stored under that name). A run without a usable base of its own is updated from
@@ -244,7 +245,7 @@ class IncrementalSampler:
         E-BFMI) carry over and are checked against the current gates like a new MCMC fit's (the same seed would
         reproduce them); a stored fit that fails them is not used unless it came from the last attempt of the retry
         ladder, so the run is sampled again with safer settings."""
-        base = load_base(self.cache, base_run, self._fingerprint(base_run))
+        base = self._base(base_run)
         if base is None:
             return None, ""
         posterior, stored_log_density, meta = base
@@ -275,6 +276,12 @@ class IncrementalSampler:
         per_fit |= {"pareto_k": update.pareto_k, "ess_update": ess}
         resampled = take_draws(xr.merge([posterior, extra]), update.indices)
         return Fit(xr.DataTree.from_dict({"posterior": resampled}), "PSIS update", scaled, per_fit, failures), ""
+
+    def _base(self, run: str) -> tuple[xr.Dataset, np.ndarray, dict] | None:
+        """`run`'s stored fit (load_base), read once: the primary's is the fallback base of every other run."""
+        if run not in self._bases:
+            self._bases[run] = load_base(self.cache, run, self._fingerprint(run))
+        return self._bases[run]
 
     def _stored_gates(self, table: pd.DataFrame, per_fit: dict, run: str, on_failure: str) -> list[str] | None:
         """The gates a stored fit's carried diagnostics fail, as check_gates; None where it fails some and the retry
@@ -309,6 +316,7 @@ class IncrementalSampler:
         per_fit = gated.per_fit | gated.columns | {"update_rejected": "; ".join(rejected)}
         table, failures = gated.table, gated.failures
         if self.cache is not None:
+            self._bases.pop(run, None)
             store_base(
                 self.cache,
                 run,
