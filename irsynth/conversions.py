@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from scipy import stats
+from scipy.special import ndtri, stdtrit
 
 
 def sd_from_se(se: float, n: float) -> float:
@@ -26,7 +26,7 @@ def sd_from_ci(low: float, high: float, n: float, level: float = 0.95) -> float:
     The t quantile is used at every n (Cochrane Handbook 6.5.2.2 recommends it for small samples; for large n it
     converges to the 3.92 = 2 * 1.96 of the normal case).
     """
-    t = stats.t.ppf((1 + level) / 2, df=n - 1)
+    t = stdtrit(n - 1, (1 + level) / 2)
     return math.sqrt(n) * (high - low) / (2 * t)
 
 
@@ -107,12 +107,12 @@ def xi(n: float, table: bool = True) -> float:
     """Expected range of n standard normals: Wan's Table 1 for integer n <= 50, else 2 Phi^-1((n-0.375)/(n+0.25))."""
     if table and n <= 50 and float(n).is_integer():
         return WAN2014_TABLE1[int(n) - 1]
-    return 2 * stats.norm.ppf((n - 0.375) / (n + 0.25))
+    return 2 * ndtri((n - 0.375) / (n + 0.25))
 
 
 def eta(n: float) -> float:
     """Expected IQR of n standard normals, Wan et al. (2014): 2 Phi^-1((0.75 n - 0.125)/(n + 0.25))."""
-    return 2 * stats.norm.ppf((0.75 * n - 0.125) / (n + 0.25))
+    return 2 * ndtri((0.75 * n - 0.125) / (n + 0.25))
 
 
 def sd_from_median(n: float, q1=None, q3=None, minimum=None, maximum=None) -> float:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import ndtri
 
 from irsynth.effects import usable_effects
 from irsynth.vocab import label
@@ -148,7 +148,7 @@ def evidence_data(
 
 def _pooled_blocks(used: pd.DataFrame, arms: pd.DataFrame, years: dict, config: dict) -> dict:
     outcomes = config["evidence_model"]["outcomes"]
-    z = stats.norm.ppf(0.975)
+    z = ndtri(0.975)
     units = list(dict.fromkeys(zip(used["source_id"], used["comparison"])))
     shape = (len(units), len(outcomes))
     present, est, se, measure = np.zeros(shape), np.zeros(shape), np.ones(shape), np.zeros(shape, int)

@@ -8,28 +8,36 @@ starting with `_` would otherwise be hidden).
 
 from __future__ import annotations
 
+import functools
 import io
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from markupsafe import Markup
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from markupsafe import Markup  # noqa: E402
-from scipy import stats  # noqa: E402
+from irsynth.decision import prior_sd
+from irsynth.evidence_set import covariates
+from irsynth.figure_cache import cached
+from irsynth.intervals import central_interval
+from irsynth.vocab import label
 
-from irsynth.decision import prior_sd  # noqa: E402
-from irsynth.evidence_set import covariates  # noqa: E402
-from irsynth.figure_cache import cached  # noqa: E402
-from irsynth.intervals import central_interval  # noqa: E402
-from irsynth.vocab import label  # noqa: E402
-
-# stable element ids (identical SVG for identical input); every text literal (no math text, no TeX)
-plt.rcParams.update({"svg.hashsalt": "irsynth", "font.size": 9, "text.parse_math": False, "text.usetex": False})
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 RATIO_AXIS = "ratio of means (treatment / comparator), log scale"
 HATCHES = ["", "//", "..", "xx", "\\\\", "oo"]
+
+
+@functools.cache
+def pyplot():
+    """matplotlib's pyplot on the Agg backend with the report's settings, imported when a figure is first drawn (a
+    report whose figures are all stored draws none: irsynth.figure_cache)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    # stable element ids (identical SVG for identical input); every text literal (no math text, no TeX)
+    plt.rcParams.update({"svg.hashsalt": "irsynth", "font.size": 9, "text.parse_math": False, "text.usetex": False})
+    return plt
 
 
 def series_style(i: int) -> dict:
@@ -44,7 +52,7 @@ def series_style(i: int) -> dict:
 def svg(fig) -> Markup:
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(fig)
+    pyplot().close(fig)
     text = buffer.getvalue()
     return Markup(text[text.index("<svg") :])
 
@@ -58,15 +66,17 @@ def _ratio_scale(
     ax, axis: str = "x", ticks=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 2, 3, 5, 10)
 ) -> None:
     """Log scale with ticks at plain values (0.5, 0.8, 1, 1.25, ...) instead of powers of ten."""
+    from matplotlib import ticker
+
     getattr(ax, f"set_{axis}scale")("log")
     low, high = getattr(ax, f"get_{axis}lim")()
     shown = [v for v in ticks if low <= v <= high]
     if len(shown) > 8:
         shown = [v for v in shown if v in (0.1, 0.2, 0.5, 1, 2, 5, 10)]
     target = getattr(ax, f"{axis}axis")
-    target.set_major_locator(matplotlib.ticker.FixedLocator(shown))
-    target.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    target.set_minor_locator(matplotlib.ticker.NullLocator())
+    target.set_major_locator(ticker.FixedLocator(shown))
+    target.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    target.set_minor_locator(ticker.NullLocator())
 
 
 def _no_effect_line(ax) -> None:
@@ -77,6 +87,7 @@ def _no_effect_line(ax) -> None:
 @cached
 def forest_figure(forest: pd.DataFrame, outcome: str) -> Markup:
     """Per comparison: trials (observed and shrunken), meta-analyses (published, converted), synthesis, prediction."""
+    plt = pyplot()
     rows = forest[forest["outcome"] == outcome]
     labels, y = [], 0.0
     fig, ax = plt.subplots(figsize=(9, 0.42 * (len(rows) + rows["comparison"].nunique()) + 1.2))
@@ -155,6 +166,9 @@ def density(draws: np.ndarray, points: int = 256) -> tuple[np.ndarray, np.ndarra
 @cached
 def density_figure(trace, priors: dict) -> Markup:
     """Posterior density (filled) over the prior density (dashed) of every component effect and heterogeneity term."""
+    from scipy import stats
+
+    plt = pyplot()
     d = _draws(trace, "d")
     components = list(trace.posterior["component"].values)
     outcomes = list(trace.posterior["outcome"].values)
@@ -201,6 +215,7 @@ def density_figure(trace, priors: dict) -> Markup:
 @cached
 def evidence_graph(forest: pd.DataFrame, comparisons: dict) -> Markup:
     """Network of the evidence: arm classes as nodes, an edge per comparison with its trials and meta-analyses."""
+    plt = pyplot()
     used = forest[forest["kind"].isin(["trial", "meta-analysis"])]
     edges = used.groupby("comparison").agg(
         trials=("label", lambda s: s[used.loc[s.index, "kind"] == "trial"].nunique()),
@@ -249,6 +264,7 @@ def evidence_graph(forest: pd.DataFrame, comparisons: dict) -> Markup:
 def regression_figure(trace, regression: dict, priors: dict) -> Markup:
     """Inositol's effect on HOMA-IR across trial duration and baseline HOMA-IR (posterior and prior 95% bands), and
     the control-arm drift (log end / baseline without intervention), with and without background advice."""
+    plt = pyplot()
     inositol = _draws(trace, "d")[:, 0, 0]
     beta = _draws(trace, "beta")
     rng = np.random.default_rng(0)
@@ -296,6 +312,7 @@ def regression_figure(trace, regression: dict, priors: dict) -> Markup:
 @cached
 def cumulative_figure(cumulative: pd.DataFrame) -> Markup:
     """Headline ratios (posterior median, 95% CrI) as the evidence published up to each year accumulates."""
+    plt = pyplot()
     panels = [
         ("inositol", "inositol vs control, HOMA-IR"),
         ("inositol_vs_metformin", "inositol / metformin, HOMA-IR"),
@@ -317,6 +334,7 @@ def cumulative_figure(cumulative: pd.DataFrame) -> Markup:
 @cached
 def funnel_figure(yi: np.ndarray, vi: np.ndarray, pooled: float, title: str) -> Markup:
     """Funnel plot: effect (log ratio) against its standard error, with the pseudo 95% limits around `pooled`."""
+    plt = pyplot()
     se = np.sqrt(vi)
     fig, ax = plt.subplots(figsize=(4.5, 3.6))
     top = se.max() * 1.1
@@ -333,6 +351,7 @@ def funnel_figure(yi: np.ndarray, vi: np.ndarray, pooled: float, title: str) -> 
 @cached
 def component_figure(components: pd.DataFrame, prior_sd: dict) -> Markup:
     """Ratio of means per component and outcome: posterior median and 95% CrI over the prior's 95% interval."""
+    plt = pyplot()
     rows = components[~components["component"].str.contains("minus")]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True, layout="constrained")
     for ax, (outcome, group) in zip(axes, rows.groupby("outcome", sort=False)):
@@ -362,6 +381,7 @@ def component_figure(components: pd.DataFrame, prior_sd: dict) -> Markup:
 @cached
 def decision_figure(decision: pd.DataFrame, cutoff: float) -> Markup:
     """P(patient's HOMA-IR ends below the cut-off) per scenario, one bar colour per patient profile."""
+    plt = pyplot()
     column = f"p_patient_below_{cutoff:g}"
     profiles = list(dict.fromkeys(decision["profile"]))
     scenarios = list(dict.fromkeys(decision["scenario"]))

@@ -3,15 +3,12 @@ and the extended funnel plot (Langan et al. 2012), inline SVG in the style of ir
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from markupsafe import Markup
-from matplotlib.colors import ListedColormap
-from matplotlib.patches import Patch, Rectangle
 
 from irsynth.figure_cache import cached
-from irsynth.figures import OKABE_ITO, RATIO_AXIS, _ratio_scale, svg
+from irsynth.figures import OKABE_ITO, RATIO_AXIS, _ratio_scale, pyplot, svg
 from irsynth.nexttrial import CONCLUSIONS, DECISION_THRESHOLD, UNRESOLVED
 
 Z95 = 1.959963984540054
@@ -22,6 +19,7 @@ REGION_COLOURS = ("#E69F00", "#DDDDDD", "#56B4E9")
 @cached
 def assurance_figure(summary: pd.DataFrame, designs: list[dict]) -> Markup:
     """Assurance (95% Monte Carlo interval) against the new trial's patients per arm, one line per design."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     for i, design in enumerate(designs):
         rows = summary[summary["design"] == design["name"]].sort_values("n_per_arm")
@@ -70,6 +68,10 @@ def extended_funnel_figure(
     with that trial added (regions), where the typical patient's decision changes (dashed), the existing evidence of
     the design's comparison and outcome (`evidence`: label, log ratio, SE) and the current posterior (`current`:
     median and 95% interval of the ratio, conclusion code)."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch, Rectangle
+
+    plt = pyplot()
     estimates = np.sort(grid["estimate"].unique())
     ses = np.sort(grid["se"].unique())
     table = grid.pivot(index="se", columns="estimate", values="conclusion").loc[ses, estimates].astype(float)

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import chdtrc, ndtri, stdtrit
 
 
 @contextlib.contextmanager
@@ -83,9 +83,9 @@ def random_effects(y, v, method: str = "REML", test: str = "z", level: float = 0
     if test == "knha":
         q = float(np.sum(w * (y - mu) ** 2) / (k - 1))
         se = float(np.sqrt(q / np.sum(w)))
-        crit = stats.t.ppf(1 - alpha / 2, k - 1)
+        crit = stdtrit(k - 1, 1 - alpha / 2)
     else:
-        crit = stats.norm.ppf(1 - alpha / 2)
+        crit = ndtri(1 - alpha / 2)
     w_fe = 1 / v
     mu_fe = np.sum(w_fe * y) / np.sum(w_fe)
     Q = float(np.sum(w_fe * (y - mu_fe) ** 2))
@@ -103,7 +103,7 @@ def random_effects(y, v, method: str = "REML", test: str = "z", level: float = 0
         pi_high=mu + pi_half,
         tau2=tau2,
         Q=Q,
-        Q_p=float(stats.chi2.sf(Q, k - 1)),
+        Q_p=float(chdtrc(k - 1, Q)),
         I2=float(100 * tau2 / (tau2 + s2)),
         H2=float((tau2 + s2) / s2),
     )
@@ -121,7 +121,7 @@ def reference_table(effects: pd.DataFrame, methods=METHODS, tests=("z", "knha"))
         studies = ";".join(group["study_id"])
         if len(group) < 2:
             yi, se = float(group["yi"].iloc[0]), float(np.sqrt(group["vi"].iloc[0]))
-            z = stats.norm.ppf(0.975)
+            z = ndtri(0.975)
             records.append(
                 {
                     **ident,
