@@ -81,6 +81,29 @@ class TrialUpdater:
         self.log_density, extra = self.functions(self.posterior, **self.overrides(None, None))
         self.stored = xr.merge([self.posterior, extra])
         self.effect = self.effect_of(self.stored)
+        self.log_likelihood = None  # closed form of the new trial's log likelihood (use_closed_form)
+
+    def use_closed_form(self, log_likelihood, tolerance: float = 1e-6) -> bool:
+        """Take the log weights of adding a trial from `log_likelihood` ((y, var) -> the trial's log likelihood at
+        each stored draw, flattened, up to a constant) instead of evaluating the model, where the two agree within
+        `tolerance` at three trials (a typical one, a small far one, a large precise one); whether they do."""
+        centre, spread = float(np.median(self.effect)), float(np.std(self.effect))
+        trials = [(centre, 0.05), (centre - 4 * spread, 0.5), (centre + 2 * spread, 0.001)]
+        differences = [self._model_log_ratio(y, var).ravel() - log_likelihood(y, var) for y, var in trials]
+        agrees = all(np.ptp(d) < tolerance for d in differences)
+        self.log_likelihood = log_likelihood if agrees else None
+        return agrees
+
+    def log_ratio(self, y: float, var: float) -> np.ndarray:
+        """The log importance weights (chain x draw, up to a constant) of adding a trial (estimate y, sampling
+        variance var) to the stored fit: its closed form where one was taken (use_closed_form), else the model's."""
+        if self.log_likelihood is not None:
+            return self.log_likelihood(y, var).reshape(self.log_density.shape)
+        return self._model_log_ratio(y, var)
+
+    def _model_log_ratio(self, y: float, var: float) -> np.ndarray:
+        log_density, _ = self.functions(self.posterior, **self.overrides(y, var))
+        return log_density - self.log_density
 
     def draws(self, name: str) -> np.ndarray:
         """Draws of a stored variable, flattened over chains (draws x ...)."""
@@ -97,9 +120,8 @@ class TrialUpdater:
         finds it unreliable; and its Pareto k."""
         from irsynth.updating import psis_resample, unreliable
 
-        log_density, _ = self.functions(self.posterior, **self.overrides(y, var))
         try:
-            weights = psis_resample(log_density - self.log_density, seed)
+            weights = psis_resample(self.log_ratio(y, var), seed)
         except ValueError:
             return None, np.nan
         if unreliable(weights.pareto_k, self.ess * weights.efficiency, self.update_settings, self.sampling["gates"]):
@@ -254,7 +276,16 @@ def evidence_updater(data: EvidenceData, design: dict, posterior: xr.Dataset, es
     )  # fmt: skip
     o = OUTCOMES.index(design["outcome"])
     predictive = (updater.effect, updater.draws("tau")[:, o], updater.draws("patient_sd_log")[:, o])
+    # the trial's study effect is integrated out: y ~ Normal(m_i, tau_i^2 + var), each draw's design mean and tau
+    mean, variance = updater.effect, updater.draws("tau")[:, o] ** 2
+    if not updater.use_closed_form(lambda y, var: normal_log_pdf(y, mean, variance + var)):
+        print("WARNING: the new trial's log likelihood is not Normal(y; m, tau^2 + var) in this model: each update "
+              "evaluates the model (slower, the same weights)")  # fmt: skip
     return updater, predictive
+
+
+def normal_log_pdf(x, mean, variance):
+    return -0.5 * (np.log(2 * np.pi * variance) + (x - mean) ** 2 / variance)
 
 
 def funnel_grid(updater: TrialUpdater, predictive, config: dict) -> pd.DataFrame:

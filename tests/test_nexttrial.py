@@ -21,6 +21,7 @@ from irsynth.nexttrial import (
     conclusion,
     design_vector,
     funnel_grid,
+    normal_log_pdf,
     simulate,
     summarise,
     summary_table,
@@ -124,6 +125,20 @@ def test_an_mcmc_refit_goes_through_the_retry_ladder_and_finds_the_conjugate_pos
     assert refit.pareto_k == 0.9
     assert np.mean(refit.effect) == pytest.approx(mean, abs=4 * precision**-0.5 / np.sqrt(400))
     assert np.std(refit.effect) == pytest.approx(precision**-0.5, rel=0.1)
+
+
+def test_a_closed_form_log_likelihood_gives_the_models_updates_and_a_wrong_one_is_refused():
+    base = conjugate_updater()
+    mu = base.draws("mu")
+    assert not base.use_closed_form(lambda y, var: normal_log_pdf(y, mu, TAU**2))  # ignores the trial's variance
+    assert base.log_likelihood is None
+    evaluated = [base.psis(y, var, seed=2) for y, var in ((-0.3, 0.02), (0.0, 0.2), (0.4, 0.001))]
+    assert base.use_closed_form(lambda y, var: normal_log_pdf(y, mu, TAU**2 + var))
+    closed = [base.psis(y, var, seed=2) for y, var in ((-0.3, 0.02), (0.0, 0.2), (0.4, 0.001))]
+    assert [k for _, k in closed] == pytest.approx([k for _, k in evaluated], abs=1e-9)
+    for (a, _), (b, _) in zip(evaluated, closed):
+        assert (a is None and b is None) or np.array_equal(a.effect, b.effect)
+    assert sum(update is not None for update, _ in closed) >= 2
 
 
 def test_refits_where_psis_is_unreliable_use_the_refit_settings():
