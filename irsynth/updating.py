@@ -54,7 +54,7 @@ from irsynth.provenance import atomic_path
 
 UNCHANGED_TOLERANCE = 1e-8  # log-weight range below which the posterior is taken as unchanged
 RETRY_STORED = "the stored fit fails a gate: sampled again with safer settings"
-NOT_UPDATED = "what informs it changed, and this run is then always sampled afresh"
+NOT_UPDATED = "not tried, as this run is sampled whenever what informs it changes"
 OBTAINED = {"unchanged": "re-used", "PSIS update": "updated", "MCMC": "sampled"}  # progress lines' words
 
 

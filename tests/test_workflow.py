@@ -447,7 +447,7 @@ def test_adding_a_trial_samples_the_primary_and_updates_the_other_stored_fits(li
     assert (updated[0] <= 0.5).all() and (updated[1] >= 400).all()
     assert (sensitivity.loc[updated.index, "updated_from"].str.len() > 0).all()
     html = (work / "results/report/report.html").read_text()
-    assert 'id="fits"' in html and "of the MCMC fit to data and config" in html
+    assert 'id="fits"' in html and NOT_UPDATED in html
 
 
 @pytest.mark.slow
