@@ -285,6 +285,7 @@ def evidence_updater(data: EvidenceData, design: dict, posterior: xr.Dataset, es
 
 
 def normal_log_pdf(x, mean, variance):
+    """log Normal(x; mean, variance), elementwise."""
     return -0.5 * (np.log(2 * np.pi * variance) + (x - mean) ** 2 / variance)
 
 
