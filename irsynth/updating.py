@@ -10,7 +10,8 @@ that every summary downstream reads as it reads an MCMC fit. Within one pipeline
 leave-one-out or cumulative run differs from the primary analysis by a prior or a little evidence, so a run without
 a stored fit of its own is updated from the primary fit (PSIS-LOO's setting; Vehtari, Gelman & Gabry 2017, Stat
 Comput 27:1413), and only the runs where that is unreliable are sampled. A run fitted with `psis=False` (the evidence
-model's primary, whose draws later updates start from) is re-used unchanged or sampled, never updated.
+model's primary, whose draws later updates start from) is re-used unchanged or sampled, never updated; the fit it
+replaces stays a fallback base of the other runs.
 
 The update is used only when it is reliable: Pareto k <= `pareto_k_max` (config 0.5: the weights have finite
 variance; the paper's limit for useful estimates is 0.7), and every parameter's effective sample size, the stored
@@ -214,14 +215,17 @@ class IncrementalSampler:
         the base of `fallback_base`, the primary fit, whether stored by this pipeline run or an earlier one (a
         sensitivity or leave-one-out run, or a cumulative year, is close to the primary: PSIS-LOO's setting), where
         that is reliable. An update carries the MCMC diagnostics of the fit it updates, checked against the current
-        gates. Without `psis`, a stored fit is re-used only unchanged, and a changed posterior is sampled."""
+        gates. Without `psis`, a stored fit is re-used only unchanged, and a changed posterior is sampled; the fit it
+        replaces is kept as `previous_fit(run)`, the last fallback of the other runs (a run whose evidence did not
+        change with the primary's, a cumulative year, updates from it as it did)."""
         start, fit, rejected = time.perf_counter(), None, []
         if self.update["method"] == "importance_sampling" and self.cache is not None:
-            for base_run in dict.fromkeys(r for r in (run, fallback_base) if r is not None):
+            fallbacks = (fallback_base, previous_fit(fallback_base)) if fallback_base is not None else ()
+            for base_run in dict.fromkeys((run, *fallbacks)):
                 if fit is None:
                     fit, reason = self._update(run, base_run, on_failure, overrides, psis)
                     rejected += [f"from {base_run}: {reason}"] if reason else []
-        fit = fit or self._mcmc(run, on_failure, overrides, rejected)
+        fit = fit or self._mcmc(run, on_failure, overrides, rejected, keep_previous=not psis)
         self.methods[run] = fit.method
         count = f"{len(self.methods)}/{self.total}" if self.total else f"{len(self.methods)}"
         progress.say(f"{self.label} fit {count}, {run}: {OBTAINED[fit.method]} ({time.perf_counter() - start:.1f} s)")
@@ -295,9 +299,9 @@ class IncrementalSampler:
         return self.sampling if run == "primary" else self.refit_sampling
 
     def _fingerprint(self, run: str) -> str:
-        return self.fingerprints["primary" if run == "primary" else "refit"]
+        return self.fingerprints["primary" if run in ("primary", previous_fit("primary")) else "refit"]
 
-    def _mcmc(self, run: str, on_failure: str, overrides: dict, rejected: list[str]) -> Fit:
+    def _mcmc(self, run: str, on_failure: str, overrides: dict, rejected: list[str], keep_previous: bool) -> Fit:
         if self._sampler is None:
             self._sampler = Sampler(self.model, self.sampling, var_names=self.functions.free)
         sample = sample_with(self._sampler, self.sampling["seed"], **overrides)
@@ -316,6 +320,9 @@ class IncrementalSampler:
         per_fit = gated.per_fit | gated.columns | {"update_rejected": "; ".join(rejected)}
         table, failures = gated.table, gated.failures
         if self.cache is not None:
+            if keep_previous and (previous := self._base(run)) is not None:
+                store_base(self.cache, previous_fit(run), *previous)
+                self._bases[previous_fit(run)] = previous
             self._bases.pop(run, None)
             store_base(
                 self.cache,
@@ -333,6 +340,11 @@ class IncrementalSampler:
 
     def _label(self, run: str) -> str:
         return self.label if run == "primary" else f"{self.label} ({run})"
+
+
+def previous_fit(run: str) -> str:
+    """The name a run's replaced fit is kept under (IncrementalSampler.fit without psis)."""
+    return f"{run}, previous fit"
 
 
 def fingerprint(model: pm.Model, sampling: dict) -> str:

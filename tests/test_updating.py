@@ -12,7 +12,14 @@ from scipy import integrate, stats
 
 from irsynth import updating
 from irsynth.fitting import Sampler
-from irsynth.updating import NOT_UPDATED, IncrementalSampler, PosteriorFunctions, psis_resample, take_draws
+from irsynth.updating import (
+    NOT_UPDATED,
+    IncrementalSampler,
+    PosteriorFunctions,
+    previous_fit,
+    psis_resample,
+    take_draws,
+)
 
 SAMPLING = {
     "sampler": "nutpie",
@@ -145,6 +152,19 @@ def test_a_run_fitted_without_psis_is_sampled_when_it_changes_and_re_used_when_n
     fit = sampler(normal_model(y, se), cache, label="fit1").fit("primary", "stop", psis=False)
     assert fit.method == "MCMC" and fit.description == f"MCMC (update from primary: {NOT_UPDATED})"
     assert summary(fit)[:2] == pytest.approx(conjugate(y, se), abs=0.02)
+
+
+def test_the_fit_a_sampled_primary_replaces_stays_a_fallback_of_the_other_runs(stored, cache):
+    y, se = [*Y, 3.0], [*SE, 0.05]  # far from the stored fit: the primary is sampled again
+    fits = sampler(normal_model(y, se), cache, label="fit1")
+    assert fits.fit("primary", "stop", psis=False).method == "MCMC"
+    # a run without the new observation: the new primary cannot serve it, the fit the primary replaced is its posterior
+    old = fits.fit("without the third", "stop", fallback_base="primary", y=[*Y, 0.0], se=[*SE, 1e6])
+    assert old.method == "unchanged"
+    assert old.description == f"MCMC (the stored fit of run '{previous_fit('primary')}', whose posterior this is)"
+    assert np.array_equal(old.trace.posterior["mu"].values, stored[1].trace.posterior["mu"].values)
+    again = sampler(normal_model(y, se), cache, label="fit2").fit("primary", "stop", psis=False)
+    assert again.method == "unchanged"  # the new primary is stored as the primary's own fit
 
 
 def test_a_run_without_its_own_stored_fit_starts_from_the_primary_fit(stored, cache):

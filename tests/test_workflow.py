@@ -463,7 +463,8 @@ def test_updated_fits_agree_with_an_mcmc_refit(living, tmp_path):
     assert run.returncode == 0, run.stderr
     for name in ("sensitivity", "cumulative"):
         a, b = (pd.read_csv(w / f"results/models/evidence/{name}.csv") for w in (updated, refit))
-        assert a["fit"].str.startswith("PSIS update").any() and (b["fit"] == "MCMC").all()
+        # every refit is MCMC (a few after a retry with safer settings)
+        assert a["fit"].str.startswith("PSIS update").any() and b["fit"].str.startswith("MCMC").all()
         for quantity in ("inositol", "inositol_vs_metformin", "lifestyle"):
             width = np.log(b[f"{quantity}_ratio_q0.975"] / b[f"{quantity}_ratio_q0.025"])
             for statistic, tolerance in (("median", 0.04), ("q0.025", 0.1), ("q0.975", 0.1)):
