@@ -275,13 +275,12 @@ def evidence_updater(data: EvidenceData, design: dict, posterior: xr.Dataset, es
         settings["refit_sampling"],
     )  # fmt: skip
     o = OUTCOMES.index(design["outcome"])
-    predictive = (updater.effect, updater.draws("tau")[:, o], updater.draws("patient_sd_log")[:, o])
+    mean, tau = updater.effect, updater.draws("tau")[:, o]
     # the trial's study effect is integrated out: y ~ Normal(m_i, tau_i^2 + var), each draw's design mean and tau
-    mean, variance = updater.effect, updater.draws("tau")[:, o] ** 2
-    if not updater.use_closed_form(lambda y, var: normal_log_pdf(y, mean, variance + var)):
+    if not updater.use_closed_form(lambda y, var: normal_log_pdf(y, mean, tau**2 + var)):
         print("WARNING: the new trial's log likelihood is not Normal(y; m, tau^2 + var) in this model: each update "
               "evaluates the model (slower, the same weights)")  # fmt: skip
-    return updater, predictive
+    return updater, (mean, tau, updater.draws("patient_sd_log")[:, o])
 
 
 def normal_log_pdf(x, mean, variance):

@@ -238,9 +238,7 @@ class IncrementalSampler:
             f"{count} {kind}{'s' * (count > 1)}" for kind, count in pd.Series(kinds).value_counts().items()
         )
 
-    def _update(
-        self, run: str, base_run: str, on_failure: str, overrides: dict, psis: bool = True
-    ) -> tuple[Fit | None, str]:
+    def _update(self, run: str, base_run: str, on_failure: str, overrides: dict, psis: bool) -> tuple[Fit | None, str]:
         """The update of `base_run`'s stored fit (without `psis`: only the stored fit unchanged), or None and why not
         (blank: there is no usable stored fit).
 
