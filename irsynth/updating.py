@@ -26,21 +26,19 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pymc as pm
-import pytensor
-import pytensor.tensor as pt
 import xarray as xr
 from arviz_stats.base import array_stats
-from pymc.model.transform.conditioning import remove_value_transforms
-from pytensor.graph.replace import vectorize_graph
 from scipy.special import logsumexp
 
 from irsynth import progress
+from irsynth.draws_function import draws_function
 from irsynth.fitting import (
     RETRY_KEYS,
     Sampler,
@@ -65,15 +63,13 @@ class PosteriorFunctions:
 
     def __init__(self, model: pm.Model):
         self.model = model
-        self.plain = plain = remove_value_transforms(model)  # draws are on the constrained scale: no Jacobian
         self.free = [rv.name for rv in model.free_RVs]
         self.deterministics = [v.name for v in model.deterministics]
-        values = [plain.rvs_to_values[plain[name]] for name in self.free]
-        batched = [pt.tensor(v.name, dtype=v.dtype, shape=(None, *v.type.shape)) for v in values]
-        outputs = [plain.logp(jacobian=False), *(plain[name] for name in self.deterministics)]
-        outputs = plain.replace_rvs_by_values(outputs)
-        vectorised = vectorize_graph(outputs, replace=dict(zip(values, batched)))
-        self._fn = pytensor.function(batched, vectorised, on_unused_input="ignore")
+
+        def outputs(plain: pm.Model) -> list:
+            return [plain.logp(jacobian=False), *(plain[name] for name in self.deterministics)]
+
+        self._fn, self.plain = draws_function(model, outputs)
 
     def __call__(self, posterior: xr.Dataset, **overrides) -> tuple[np.ndarray, xr.Dataset]:
         """Log posterior (chain x draw) and the deterministics of `posterior`, under pm.Data `overrides`."""
@@ -358,15 +354,22 @@ def _trace(posterior: xr.Dataset, deterministics: xr.Dataset) -> xr.DataTree:
 
 
 def _base_path(cache: Path, run: str) -> Path:
-    return cache / f"{hashlib.sha256(run.encode()).hexdigest()[:16]}.nc"
+    return cache / f"{hashlib.sha256(run.encode()).hexdigest()[:16]}.npz"
 
 
 def store_base(cache: Path, run: str, posterior: xr.Dataset, log_density: np.ndarray, meta: dict) -> None:
-    """Store a run's MCMC draws (free variables) with their log posterior, atomically."""
-    stored = posterior.assign(log_density=(("chain", "draw"), log_density))
-    stored.attrs = {"run": run, "meta": json.dumps(meta, sort_keys=True)}
-    with atomic_path(_base_path(cache, run)) as tmp:
-        stored.to_netcdf(tmp, engine="h5netcdf")
+    """Store a run's MCMC draws (free variables) with their log posterior, atomically: arrays in an uncompressed
+    .npz (read in milliseconds; netCDF took 80 ms a fit), their names, dimensions and coordinates in its header."""
+    names = list(posterior.data_vars)
+    header = {
+        "run": run,
+        "meta": meta,
+        "variables": [[name, list(posterior[name].dims)] for name in names],
+        "coords": {name: [list(coord.dims), coord.values.tolist()] for name, coord in posterior.coords.items()},
+    }
+    arrays = {f"variable_{i}": posterior[name].values for i, name in enumerate(names)}
+    with atomic_path(_base_path(cache, run)) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, header=np.array(json.dumps(header)), log_density=log_density, **arrays)
 
 
 def load_base(cache: Path, run: str, fingerprint: str) -> tuple[xr.Dataset, np.ndarray, dict] | None:
@@ -375,14 +378,14 @@ def load_base(cache: Path, run: str, fingerprint: str) -> tuple[xr.Dataset, np.n
     if not path.exists():
         return None
     try:
-        with xr.open_dataset(path, engine="h5netcdf") as handle:
-            stored = handle.load()
-        meta = json.loads(stored.attrs["meta"])
-    except (OSError, ValueError, KeyError):
+        with np.load(path, allow_pickle=False) as stored:
+            header = json.loads(str(stored["header"]))
+            variables = {name: (dims, stored[f"variable_{i}"]) for i, (name, dims) in enumerate(header["variables"])}
+            log_density = stored["log_density"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
-    if stored.attrs.get("run") != run or meta.get("fingerprint") != fingerprint:
+    meta = header["meta"]
+    if header["run"] != run or meta.get("fingerprint") != fingerprint:
         return None
-    log_density = stored["log_density"].values
-    posterior = stored.drop_vars("log_density")
-    posterior.attrs = {}
-    return posterior, log_density, meta
+    coords = {name: (dims, values) for name, (dims, values) in header["coords"].items()}
+    return xr.Dataset(variables, coords=coords), log_density, meta

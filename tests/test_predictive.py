@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from irsynth.predictive import predictive_checks
+from irsynth.predictive import log_likelihood, predictive_checks
 from models.evidence import _block_normal
 
 PRIOR_SD = 2.0
@@ -81,3 +81,23 @@ def test_loo_is_the_exact_leave_one_out(checks):
     assert row["n"] == len(Y) and row["pareto_k_over_0.7"] == 0
     assert row["elpd_loo"] == pytest.approx(sum(exact), abs=0.02)
     assert loo["observed"].tolist() == ["y", "z"] and loo.set_index("observed").loc["z", "n"] == 2
+
+
+def test_the_log_likelihood_is_pymcs_at_every_draw():
+    """irsynth.predictive.log_likelihood against pm.compute_log_likelihood, with a transformed free variable (its draws
+    are on the constrained scale) and a block-normal likelihood."""
+    with pm.Model(coords={"trial": [f"t{i}" for i in range(len(Y))]}) as model:
+        mu = pm.Normal("mu", 0.0, PRIOR_SD)
+        scale = pm.HalfNormal("scale", 1.0)
+        pm.Normal("y", mu, SIGMA * scale, observed=Y, dims="trial")
+        _block_normal("z", mu * pm.math.ones((2, 2)), pm.math.constant(COV), pm.Data("z_data", BLOCKS), None)
+    rng = np.random.default_rng(4)
+    trace = xr.DataTree.from_dict({"posterior": xr.Dataset({
+        "mu": (("chain", "draw"), rng.normal(0.6, 0.2, (2, 50))),
+        "scale": (("chain", "draw"), rng.gamma(5.0, 0.2, (2, 50))),
+    })})  # fmt: skip
+    ours = log_likelihood(trace, model)["log_likelihood"]
+    pymcs = pm.compute_log_likelihood(trace.copy(), model=model, progressbar=False)["log_likelihood"]
+    for name in ("y", "z"):
+        assert ours[name].shape == pymcs[name].shape == (2, 50, 6 if name == "y" else 2)
+        np.testing.assert_allclose(ours[name].values, pymcs[name].values, rtol=1e-12)

@@ -209,8 +209,8 @@ def test_no_update_without_a_matching_stored_fit(cache, change):
     elif change == "other draws":
         sampling = {**SAMPLING, "draws": 1500}
     else:
-        for path in cache.glob("*.nc"):
-            path.write_bytes(b"not a netcdf file")
+        for path in cache.glob("*.npz"):
+            path.write_bytes(b"not an npz file")
     fit = sampler(normal_model(Y, SE), cache, update, sampling).fit("primary", "stop")
     assert fit.method == "MCMC"
     assert summary(fit)[:2] == pytest.approx(conjugate(Y, SE), abs=0.02)
