@@ -272,7 +272,7 @@ def evidence_updater(data: EvidenceData, design: dict, posterior: xr.Dataset, es
     sampling = {**config["sampling"], "target_accept": settings["target_accept"]}
     updater = TrialUpdater(
         model, posterior, ess, sampling, settings["update"], evidence_overrides(padded), new_trial_effect,
-        settings["refit_sampling"],
+        {**settings["refit_sampling"], **config["next_trial"]["refit_sampling"]},
     )  # fmt: skip
     o = OUTCOMES.index(design["outcome"])
     mean, tau = updater.effect, updater.draws("tau")[:, o]

@@ -1,10 +1,14 @@
-"""The next-trial stage's jobs (workflow/rules/next_trial.smk): a batch of simulated trials of one design, the
-extended funnel grid of one design, and the gather of both into the tables the report reads (irsynth.nexttrial)."""
+"""The next-trial stage's jobs (workflow/rules/next_trial.smk): a design's first batch of simulated trials and its
+extended funnel grid, in one job that sets up once (imports, model, compiled functions, the stored posterior: about
+4 s of a 6 s job); each further batch of one design, where next_trial.batch_size splits the simulations; and the
+gather of both into the tables the report reads (irsynth.nexttrial)."""
 
 from __future__ import annotations
 
+import functools
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -68,11 +72,18 @@ def job_key(inputs, config: dict, job: dict) -> str:
     return stage_store.stage_key(evidence=evidence, posterior=posterior, diagnostics=diagnostics, job=job)
 
 
+def _set_up(inputs, design_name: str, config: dict, threads: int) -> Callable:
+    """The design's updater and predictive draws (_updater), made at the first call and kept for the next."""
+    return functools.cache(lambda: _updater(inputs, design_named(config, design_name), config, threads))
+
+
 def simulate_batch(inputs, design_name: str, batch: int, config: dict, data_dir: Path, out_csv: Path, threads=1,
-                   cache_dir: Path | None = None):  # fmt: skip
+                   cache_dir: Path | None = None, set_up: Callable | None = None):  # fmt: skip
     """Batch `batch` of the simulated trials of one design (seeds from next_trial.seed, the design and the batch).
-    With `cache_dir`, re-used as stored where nothing that informs it changed (job_key)."""
+    With `cache_dir`, re-used as stored where nothing that informs it changed (job_key); `set_up` (_set_up) shares
+    the design's updater with the job's other work."""
     settings = config["next_trial"]
+    set_up = set_up or _set_up(inputs, design_name, config, threads)
     job = {"design": design_name, "batch": batch, **{k: v for k, v in settings.items() if k != "funnel"}}
 
     def make() -> dict:
@@ -82,7 +93,7 @@ def simulate_batch(inputs, design_name: str, batch: int, config: dict, data_dir:
         design = design_named(config, design_name)
         first = batch * settings["batch_size"]
         replicates = min(settings["batch_size"], settings["simulations"] - first)
-        updater, predictive = _updater(inputs, design, config, threads)
+        updater, predictive = set_up()
         ready = time.perf_counter()
         seed = batch_seed(settings["seed"], design_name, batch)
         table = simulate(updater, predictive, design["n_per_arm"], replicates, seed, config)
@@ -101,16 +112,18 @@ def simulate_batch(inputs, design_name: str, batch: int, config: dict, data_dir:
     write_table(table, Path(out_csv), {**stamp(data_dir, config), "seed": settings["seed"]})
 
 
-def funnel(inputs, design_name: str, config: dict, data_dir: Path, out_csv: Path, threads=1, cache_dir=None):
-    """The extended funnel grid of one design (with `cache_dir`: as simulate_batch)."""
+def funnel(inputs, design_name: str, config: dict, data_dir: Path, out_csv: Path, threads=1, cache_dir=None,
+           set_up: Callable | None = None):  # fmt: skip
+    """The extended funnel grid of one design (with `cache_dir` and `set_up`: as simulate_batch)."""
     settings = config["next_trial"]
+    set_up = set_up or _set_up(inputs, design_name, config, threads)
     job = {"funnel": design_name, **{k: v for k, v in settings.items() if k not in ("simulations", "batch_size")}}
 
     def make() -> dict:
         from irsynth.nexttrial import funnel_grid
 
         start = time.perf_counter()
-        updater, predictive = _updater(inputs, design_named(config, design_name), config, threads)
+        updater, predictive = set_up()
         table = funnel_grid(updater, predictive, config)
         table.insert(0, "design", design_name)
         print(
@@ -122,6 +135,16 @@ def funnel(inputs, design_name: str, config: dict, data_dir: Path, out_csv: Path
     label = f"next trial, {design_name} funnel"
     table = stage_store.reused_or_made(cache_dir, job_key(inputs, config, job), label, make)["table"]
     write_table(table, Path(out_csv), {**stamp(data_dir, config), "seed": settings["seed"]})
+
+
+def first_batch_and_funnel(inputs, design_name: str, config: dict, data_dir: Path, outputs, threads=1,
+                           cache_dirs=None):  # fmt: skip
+    """A design's first batch of simulated trials (outputs.table) and its funnel grid (outputs.funnel), set up once;
+    `cache_dirs` (batch, funnel) as simulate_batch's and funnel's."""
+    batch_cache, funnel_cache = cache_dirs or (None, None)
+    set_up = _set_up(inputs, design_name, config, threads)
+    simulate_batch(inputs, design_name, 0, config, data_dir, Path(outputs.table), threads, batch_cache, set_up)
+    funnel(inputs, design_name, config, data_dir, Path(outputs.funnel), threads, funnel_cache, set_up)
 
 
 def gather(batch_csvs, funnel_csvs, config: dict, data_dir: Path, outputs) -> None:

@@ -47,7 +47,7 @@ TARGETS = {
                 "funnel": {"effects": 5, "standard_errors": 3, "n_per_arm_range": [10, 1000], "max_mcmc": 0},
             }
         },
-        ["next_trial_batch", "next_trial_funnel"],
+        ["next_trial_design", "next_trial_batch"],
         ["results/next_trial/summary.csv", "results/next_trial/funnel.csv"],
     ),
 }

@@ -210,7 +210,7 @@ def test_dry_run_shows_the_dag(workspace):
 
 
 # the next-trial stage follows the evidence model's posterior
-NEXT_TRIAL_JOBS = ("next_trial_batch", "next_trial_funnel", "next_trial")
+NEXT_TRIAL_JOBS = ("next_trial_design", "next_trial")
 
 
 def _jobs(run: subprocess.CompletedProcess) -> set[str]:

@@ -4,12 +4,12 @@ from irsynth import nexttrial_stage
 from irsynth.pipeline import log_to
 
 with log_to(snakemake.log[0]):
-    nexttrial_stage.funnel(
+    nexttrial_stage.first_batch_and_funnel(
         snakemake.input,
         snakemake.wildcards.design,
         snakemake.config,
         Path(snakemake.params.data_dir),
-        Path(snakemake.output.table),
+        snakemake.output,
         snakemake.threads,
-        Path(snakemake.params.cache_dir),
+        [Path(folder) for folder in snakemake.params.cache_dirs],
     )
