@@ -27,11 +27,24 @@ _code = ""  # the code and package versions, hashed once per build
 
 
 def figure_key(name: str, args: tuple, kwargs: dict) -> str:
-    """Hash of a figure's function name, arguments and the code that draws it."""
+    """Hash of a figure's function name, arguments and the code that draws it. An xarray argument is loaded and
+    copied first: opened from a file, it pickles with references to the file's handles (different at every opening,
+    blind to the file's content)."""
+    args = tuple(_in_memory(arg) for arg in args)
+    kwargs = {key: _in_memory(value) for key, value in kwargs.items()}
     digest = hashlib.sha256(_code.encode())
     digest.update(name.encode())
     digest.update(pickle.dumps((args, sorted(kwargs.items())), protocol=5))
     return digest.hexdigest()
+
+
+def _in_memory(value):
+    import sys
+
+    xarray = sys.modules.get("xarray")  # an xarray argument means xarray is imported
+    if xarray is not None and isinstance(value, xarray.DataTree | xarray.Dataset | xarray.DataArray):
+        return value.load().copy()
+    return value
 
 
 def cached(draw):

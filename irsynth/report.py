@@ -85,7 +85,7 @@ def build_report(
     priors = config["evidence_model"]["priors"]
     forest = read_result(inputs["forest"])
     cumulative = read_result(inputs["cumulative"])
-    trace = xr.open_datatree(inputs["posterior"])
+    trace = xr.load_datatree(inputs["posterior"])
     small_study = text_columns(read_result(inputs["small_study"]))
     diagnostics = {name: read_result(inputs[f"{name}_diagnostics"]) for name in ("evidence", "pairwise", "network")}
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import WLS
 
 from irsynth.effects import usable_effects
 
@@ -36,7 +36,7 @@ def egger_test(yi, vi) -> dict:
     if np.ptp(vi) == 0:
         raise ValueError("Egger's test needs studies with differing standard errors")
     sei = np.sqrt(vi)
-    fit = sm.WLS(yi, np.column_stack([np.ones(k), sei]), weights=1 / vi).fit()
+    fit = WLS(yi, np.column_stack([np.ones(k), sei]), weights=1 / vi).fit()
     ci_low, ci_high = fit.conf_int(alpha=0.05)[0]
     return {
         "k": k,

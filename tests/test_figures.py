@@ -123,3 +123,22 @@ def test_a_change_of_the_code_draws_the_figure_again(tmp_path, monkeypatch):
     with figure_cache.cached_in(tmp_path):
         cached(1)
     assert calls == [1, 1]
+
+
+def test_a_figure_of_a_file_opened_lazily_is_keyed_by_its_content(tmp_path):
+    import xarray as xr
+
+    path = tmp_path / "posterior.nc"
+
+    def write(values):
+        xr.DataTree.from_dict({"posterior": xr.Dataset({"d": (("chain", "draw"), values)})}).to_netcdf(path)
+
+    def key() -> str:
+        with xr.open_datatree(path) as tree:
+            return figure_cache.figure_key("density_figure", (tree, {"sd": 0.5}), {})
+
+    write(np.arange(6.0).reshape(2, 3))
+    first = key()
+    assert key() == first
+    write(np.arange(6.0).reshape(2, 3) + 1)
+    assert key() != first
