@@ -95,7 +95,9 @@ def _shared_by_name(outputs) -> dict | None:
 def _key(kind: str, inputs, outputs, mode, kwargs: dict) -> str:
     import pytensor
 
-    settings = {name: str(getattr(pytensor.config, name)) for name in ("floatX", "mode", "linker", "optimizer")}
+    names = ("floatX", "mode", "linker", "optimizer", "optimizer_including", "optimizer_excluding",
+             "optimizer_requiring")  # fmt: skip
+    settings = {name: str(getattr(pytensor.config, name)) for name in names}
     described = [kind, {p: version(p) for p in PACKAGES}, settings, str(mode), repr(sorted(kwargs.items())),
                  graph_description(inputs, outputs)]  # fmt: skip
     return hashlib.sha256(json.dumps(described).encode()).hexdigest()
@@ -141,7 +143,8 @@ def _store(path: Path, fn) -> None:
 def _cached(kind: str, compile_fn, inputs, outputs, mode, kwargs: dict):
     listed = list(outputs) if isinstance(outputs, list | tuple) else [outputs]
     shared = _shared_by_name(listed)
-    plain = all(not hasattr(var, "variable") for var in [*inputs, *listed])  # no In/Out specifications
+    inputs_listed = isinstance(inputs, list | tuple)
+    plain = inputs_listed and all(not hasattr(var, "variable") for var in [*inputs, *listed])  # no In/Out
     if shared is None or not plain or "updates" in kwargs or not (mode is None or isinstance(mode, str)):
         return compile_fn(inputs, outputs, mode=mode, **kwargs)
     path = _path(_key(kind, list(inputs), listed, mode, kwargs))
