@@ -14,9 +14,12 @@ calls it)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import pickle
+import time
 from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
@@ -115,8 +118,10 @@ def _path(key: str) -> Path:
 
 
 def _load(path: Path, shared: dict):
-    """The function stored at `path`, reading and writing the containers of `shared`; None if it cannot be."""
+    """The function stored at `path`, reading and writing the containers of `shared`; None if it cannot be. The
+    entry's time is set to now: it was used (_prune)."""
     try:
+        os.utime(path)
         maker = pickle.loads(path.read_bytes())
         for spec in maker.inputs:
             if spec.implicit:
@@ -138,6 +143,20 @@ def _store(path: Path, fn) -> None:
         return
     with atomic_path(path) as tmp:
         tmp.write_bytes(blob)
+    _prune(path.parent)
+
+
+def _prune(store: Path) -> None:
+    """Remove the entries unused for longer than PyTensor keeps its own compiled modules (cmodule__age_thresh_use,
+    24 days), so that the store holds the graphs in use, not every graph ever compiled (each data change of the
+    evidence model adds one)."""
+    import pytensor
+
+    oldest = time.time() - pytensor.config.cmodule__age_thresh_use
+    for entry in store.glob("*.pkl"):
+        with contextlib.suppress(FileNotFoundError):  # removed by a concurrent prune
+            if entry.stat().st_mtime < oldest:
+                entry.unlink()
 
 
 def _cached(kind: str, compile_fn, inputs, outputs, mode, kwargs: dict):

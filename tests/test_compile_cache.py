@@ -150,3 +150,22 @@ def test_pymc_compiles_through_the_cache_inside_its_context(store, no_rewriting)
     with compile_cache.pymc_compiles_cached():
         again = pytensorf.compile([model.value_vars[0]], model.logp(sum=True, vars=[model["y"]]))
     assert again(0.3) == pytest.approx(first(0.3))
+
+
+def test_entries_unused_for_pytensors_age_threshold_are_removed(store):
+    import os
+    import time
+
+    inputs, outputs, _ = _graph()
+    compile_cache.function(inputs, outputs)
+    (used,) = store.glob("*.pkl")
+    stale = store / ("0" * 64 + ".pkl")
+    stale.write_bytes(b"an old graph")
+    long_ago = time.time() - pytensor.config.cmodule__age_thresh_use - 60
+    for entry in (used, stale):
+        os.utime(entry, (long_ago, long_ago))
+    inputs, outputs, _ = _graph()
+    compile_cache.function(inputs, outputs)  # loaded: its time is now
+    y = pt.dvector("y")
+    compile_cache.function([y], [pt.exp(y).sum()])  # a new entry: the store is pruned
+    assert used.exists() and not stale.exists() and len(list(store.glob("*.pkl"))) == 2
