@@ -38,11 +38,10 @@ def _gaussian_posterior(model, point, names):
     other parameters' values in `point`: one Newton step from `point` (the log density is quadratic in them)."""
     values = [model.rvs_to_values[model[name]] for name in names]
     grad = np.asarray(model.compile_dlogp(vars=[model[n] for n in names])(point))
-    hess = model.compile_d2logp(vars=[model[n] for n in names])(point)
+    hess = model.compile_d2logp(vars=[model[n] for n in names], negate_output=False)(point)
     sizes = [np.size(point[v.name]) for v in values]
     x0 = np.concatenate([np.ravel(point[v.name]) for v in values])
-    precision = -hess if np.all(np.linalg.eigvalsh(-hess) > 0) else hess
-    cov = np.linalg.inv(precision)
+    cov = np.linalg.inv(-hess)
     mean = x0 + cov @ grad
     offsets = np.cumsum([0, *sizes])
     return mean, cov, dict(zip(names, zip(offsets[:-1], offsets[1:])))
