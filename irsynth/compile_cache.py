@@ -84,12 +84,13 @@ def graph_description(inputs, outputs) -> str:
 def _shared_by_name(outputs) -> dict | None:
     """The graph's shared variables by name; None where one is a random generator, unnamed or not unique."""
     from pytensor.graph.traversal import graph_inputs
+    from pytensor.tensor.random.type import RandomType
 
     found = {}
     for var in graph_inputs(outputs):
         if not hasattr(var, "get_value"):
             continue
-        if "Generator" in type(var.type).__name__ or not var.name or found.get(var.name, var) is not var:
+        if isinstance(var.type, RandomType) or not var.name or found.get(var.name, var) is not var:
             return None
         found[var.name] = var
     return found

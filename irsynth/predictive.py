@@ -30,16 +30,12 @@ class Replicates:
     def __init__(self, model: pm.Model):
         self.free = [rv.name for rv in model.free_RVs]
         self.observed = [rv.name for rv in model.observed_RVs]
-        self.ops, self.counts = [], []
+        nodes = [model[name].owner for name in self.observed]
+        self.ops = [node.op for node in nodes]
+        self.counts = [len(node.op.dist_params(node)) for node in nodes]
 
         def parameters(plain: pm.Model) -> list:
-            found = []
-            for name in self.observed:
-                node = plain[name].owner
-                found.append(node.op.dist_params(node))
-                self.ops.append(node.op)
-                self.counts.append(len(found[-1]))
-            return [p for params in found for p in params]
+            return [p for name in self.observed for p in plain[name].owner.op.dist_params(plain[name].owner)]
 
         self._fn, _ = draws_function(model, parameters, mode="FAST_RUN")
 

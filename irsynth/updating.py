@@ -382,10 +382,10 @@ def load_base(cache: Path, run: str, fingerprint: str) -> tuple[xr.Dataset, np.n
             header = json.loads(str(stored["header"]))
             variables = {name: (dims, stored[f"variable_{i}"]) for i, (name, dims) in enumerate(header["variables"])}
             log_density = stored["log_density"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            run_stored, meta, coords = header["run"], header["meta"], header["coords"]
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
         return None
-    meta = header["meta"]
-    if header["run"] != run or meta.get("fingerprint") != fingerprint:
+    if run_stored != run or meta.get("fingerprint") != fingerprint:
         return None
-    coords = {name: (dims, values) for name, (dims, values) in header["coords"].items()}
+    coords = {name: (dims, values) for name, (dims, values) in coords.items()}
     return xr.Dataset(variables, coords=coords), log_density, meta
