@@ -8,8 +8,9 @@ own effect theta_new ~ Normal(m_i, tau_i) and its estimate y ~ Normal(theta_new,
 patients' SD of the log change the model estimates from its scale anchors (patient_sd_log). The trial enters the
 evidence as one more arm-level contrast with that variance, and the posterior is updated exactly as the living review
 updates it (irsynth.updating): the stored primary fit reweighted by Pareto-smoothed importance sampling when that is
-reliable (Pareto k <= evidence_model.update.pareto_k_max and the weights' ESS >= sampling.gates.ess_min), a fresh
-MCMC fit otherwise. Study effects are integrated out, so the log weight of a draw is the new trial's log likelihood.
+reliable (Pareto k <= evidence_model.update.pareto_k_max and the weights' ESS >= sampling.gates.ess_min), its draws
+moved by moment matching where that makes the weights reliable (irsynth.moment_matching), a fresh MCMC fit
+otherwise. Study effects are integrated out, so the log weight of a draw is the new trial's log likelihood.
 The primary posterior is always an MCMC fit (the evidence stage samples it whenever what informs it changes): a PSIS
 update's repeated draws and reduced ESS would send most simulated trials to MCMC one by one.
 
@@ -37,6 +38,7 @@ from models.evidence_data import CONTRAST, OUTCOMES, EvidenceData
 
 DECISION_THRESHOLD = 0.5  # the typical patient's decision: a meaningful reduction more likely than not
 CONCLUSIONS = ("no meaningful reduction", "inconclusive", "meaningful reduction")
+MOMENT_MATCHED = "PSIS update, moment-matched"
 UNRESOLVED = "unresolved (PSIS unreliable, MCMC budget used up)"
 
 
@@ -56,7 +58,7 @@ class Update:
     """The design's effect (log ratio draws) after adding a trial, and how that posterior was obtained."""
 
     effect: np.ndarray
-    method: str  # "PSIS update" or "MCMC"
+    method: str  # "PSIS update", MOMENT_MATCHED or "MCMC"
     pareto_k: float
     gates: str = "passed"
 
@@ -116,17 +118,32 @@ class TrialUpdater:
         return update or self.mcmc(y, var, seed, pareto_k)
 
     def psis(self, y: float, var: float, seed: int) -> tuple[Update | None, float]:
-        """The PSIS update of the stored fit, or None where the living review's rule (irsynth.updating.unreliable)
-        finds it unreliable; and its Pareto k."""
-        from irsynth.updating import psis_resample, unreliable
+        """The PSIS update of the stored fit, moment-matched where plain PSIS is unreliable (irsynth.moment_matching),
+        or None where the living review's rule (irsynth.updating.unreliable) finds both unreliable; and the Pareto k
+        of the weights tried last."""
+        from irsynth.updating import matched_update, psis_resample, unreliable
 
         try:
             weights = psis_resample(self.log_ratio(y, var), seed)
         except ValueError:
             return None, np.nan
-        if unreliable(weights.pareto_k, self.ess * weights.efficiency, self.update_settings, self.sampling["gates"]):
+        settings, gates = self.update_settings, self.sampling["gates"]
+        if not unreliable(weights.pareto_k, self.ess * weights.efficiency, settings, gates):
+            return Update(self.effect[weights.indices], "PSIS update", weights.pareto_k), weights.pareto_k
+        if not settings["moment_matching"]:
             return None, weights.pareto_k
-        return Update(self.effect[weights.indices], "PSIS update", weights.pareto_k), weights.pareto_k
+        try:
+            target = self.overrides(y, var)
+            draws, matched = matched_update(
+                self.functions, self.posterior, self.overrides(None, None), target, settings["pareto_k_max"],
+                gates["ess_min"] / self.ess, seed,
+            )  # fmt: skip
+        except ValueError:
+            return None, weights.pareto_k
+        if unreliable(matched.pareto_k, self.ess * matched.efficiency, settings, gates):
+            return None, matched.pareto_k
+        effect = self.effect_of(xr.merge([draws, self.functions(draws, **target)[1]]))
+        return Update(effect, MOMENT_MATCHED, matched.pareto_k), matched.pareto_k
 
     def mcmc(self, y: float, var: float, seed: int, pareto_k: float = np.nan) -> Update:
         """A fresh MCMC fit with the trial added; the gates its last attempt fails are recorded."""
@@ -185,7 +202,7 @@ def simulate(updater: TrialUpdater, predictive, ns: list[int], replicates: int, 
 
 def summary_table(simulations: pd.DataFrame) -> pd.DataFrame:
     """Per design and n: assurance, expected 95% interval width, P(decision changes), their Monte Carlo SEs, and
-    the share of updates obtained by PSIS and by MCMC."""
+    the share of updates obtained by PSIS (and of those moment-matched) and by MCMC."""
     rows = []
     for (design, n), group in simulations.groupby(["design", "n_per_arm"], sort=False):
         k = len(group)
@@ -196,7 +213,9 @@ def summary_table(simulations: pd.DataFrame) -> pd.DataFrame:
             "assurance": assurance, "assurance_mc_se": np.sqrt(assurance * (1 - assurance) / k),
             "expected_width": group["width"].mean(), "expected_width_mc_se": group["width"].std(ddof=1) / np.sqrt(k),
             "p_decision_changes": changed, "p_decision_changes_mc_se": np.sqrt(changed * (1 - changed) / k),
-            "share_psis": (group["method"] == "PSIS update").mean(), "share_mcmc": (group["method"] == "MCMC").mean(),
+            "share_psis": group["method"].str.startswith("PSIS update").mean(),
+            "share_moment_matched": (group["method"] == MOMENT_MATCHED).mean(),
+            "share_mcmc": (group["method"] == "MCMC").mean(),
             "mcmc_gate_failures": int((group["gates"] != "passed").sum()),
         })  # fmt: skip
     return pd.DataFrame(rows)

@@ -28,14 +28,13 @@ import json
 import time
 import zipfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pymc as pm
 import xarray as xr
-from arviz_stats.base import array_stats
-from scipy.special import logsumexp
 
 from irsynth import progress
 from irsynth.draws_function import draws_function
@@ -49,7 +48,9 @@ from irsynth.fitting import (
     sample_with,
     settings_text,
 )
+from irsynth.moment_matching import Weighted, moment_match, relative_efficiency, resample, smoothed
 from irsynth.provenance import atomic_path
+from irsynth.unconstrained import Unconstrained
 
 UNCHANGED_TOLERANCE = 1e-8  # log-weight range below which the posterior is taken as unchanged
 RETRY_STORED = "the stored fit fails a gate: sampled again with safer settings"
@@ -88,6 +89,17 @@ class PosteriorFunctions:
         )
         return log_density.reshape(chains, draws), extra
 
+    def log_density(self, values: dict[str, np.ndarray], overrides: dict) -> np.ndarray:
+        """Unnormalised log posterior (constrained scale, no Jacobian) at flat draws `values` (name -> draws x
+        shape) under pm.Data `overrides`."""
+        with data_values(self.plain, overrides):
+            return self._fn(*(values[name] for name in self.free))[0]
+
+    @cached_property
+    def space(self) -> Unconstrained:
+        """The free variables on the unconstrained scale (for moment matching)."""
+        return Unconstrained(self.model)
+
 
 @dataclass
 class Reweighting:
@@ -102,15 +114,45 @@ def psis_resample(log_ratio: np.ndarray, seed: int) -> Reweighting:
     """PSIS-smoothed weights of MCMC draws (`log_ratio`: chain x draw) and systematic resampling in proportion to
     them. The tail length uses r_eff, the relative MCMC efficiency of the raw weights (as the loo package does).
     Raises ValueError where the weights' tail cannot be fitted (ties)."""
-    raw = np.exp(log_ratio - log_ratio.max())
-    r_eff = min(1.0, float(array_stats.ess(raw, method="mean", relative=True)))
-    # arviz-stats smooths the weights of PSIS-LOO, 1 / likelihood: it takes the negated log ratio
-    smoothed, k = array_stats.psislw(np.ravel(log_ratio.max() - log_ratio), r_eff=r_eff)
-    weights = np.exp(smoothed - logsumexp(smoothed))
-    rng = np.random.default_rng(seed)
-    positions = (rng.random() + np.arange(len(weights))) / len(weights)
-    indices = np.minimum(np.searchsorted(np.cumsum(weights), positions), len(weights) - 1)
-    return Reweighting(rng.permutation(indices), float(k), 1.0 / float(np.sum(weights**2)) / len(weights))
+    log_weights, k = smoothed(np.ravel(log_ratio), relative_efficiency(log_ratio))
+    return Reweighting(resample(log_weights, seed), k, 1.0 / float(np.sum(np.exp(2 * log_weights))) / log_weights.size)
+
+
+def matched_update(
+    functions: PosteriorFunctions,
+    posterior: xr.Dataset,
+    base: dict,
+    target: dict,
+    k_max: float,
+    min_efficiency: float,
+    seed: int,
+) -> tuple[xr.Dataset, Weighted]:
+    """The update of MCMC draws `posterior` of the model under pm.Data values `base` to the model under `target`, by
+    PSIS with moment matching (irsynth.moment_matching) on the unconstrained scale: resampled draws of the free
+    variables (chain x draw), and the weighted sample they come from. Needs the draws' own posterior as a function,
+    which `base` gives; `k_max` and `min_efficiency` say when the weights are good enough. Raises ValueError where
+    no Pareto tail can be fitted to the plain weights."""
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    space = functions.space
+    start = space.flat({name: posterior[name].values.reshape(chains * draws, *posterior[name].shape[2:])
+                        for name in functions.free})  # fmt: skip
+
+    def log_density(points: np.ndarray, overrides: dict) -> np.ndarray:
+        values, log_jacobian = space.values(points)
+        return functions.log_density(values, overrides) + log_jacobian
+
+    at_draws = log_density(start, base)
+    r_eff = relative_efficiency((log_density(start, target) - at_draws).reshape(chains, draws))
+    weighted = moment_match(
+        start, lambda x: log_density(x, target), lambda x: log_density(x, base), at_draws, r_eff, k_max, min_efficiency
+    )
+    values, _ = space.values(weighted.points[resample(weighted.log_weights, seed)])
+    dims = {name: posterior[name].dims for name in functions.free}
+    resampled = xr.Dataset(
+        {name: (dims[name], value.reshape(chains, draws, *value.shape[1:])) for name, value in values.items()},
+        coords=posterior.coords,
+    )
+    return resampled, weighted
 
 
 def take_draws(posterior: xr.Dataset, indices: np.ndarray) -> xr.Dataset:
@@ -146,7 +188,15 @@ class Fit:
     @property
     def description(self) -> str:
         if self.method == "PSIS update":
-            return f"PSIS update (Pareto k {self.per_fit['pareto_k']:.2f}, ESS {self.per_fit['ess_update']:.0f})"
+            matched = ""
+            if "moment_matching_steps" in self.per_fit:
+                matched = (
+                    f", moment-matched in {_steps(self.per_fit['moment_matching_steps'])} from Pareto k "
+                    f"{self.per_fit['pareto_k_plain']:.2f}"
+                )
+            return (
+                f"PSIS update (Pareto k {self.per_fit['pareto_k']:.2f}, ESS {self.per_fit['ess_update']:.0f}{matched})"
+            )
         if self.method == "unchanged" and self.per_fit["base_run"] != self.per_fit.get("run"):
             return f"MCMC (the stored fit of run '{self.per_fit['base_run']}', whose posterior this is)"
         notes = [f"update {self.per_fit['update_rejected']}"] if self.per_fit.get("update_rejected") else []
@@ -205,6 +255,8 @@ class IncrementalSampler:
         self.total: int | None = None  # number of runs expected, for the progress lines
         self._sampler = None
         self._bases: dict[str, tuple | None] = {}  # run -> its stored fit as read (_base)
+        # stored fits whose posterior is known as a function (pm.Data values), being fitted or re-used in this process
+        self._current: dict[str, dict] = {}
 
     def fit(self, run: str, on_failure: str, fallback_base: str | None = None, psis: bool = True, **overrides) -> Fit:
         """The posterior of `run` (stored under that name). A run without a usable base of its own is updated from
@@ -223,6 +275,8 @@ class IncrementalSampler:
                     rejected += [f"from {base_run}: {reason}"] if reason else []
         fit = fit or self._mcmc(run, on_failure, overrides, rejected, keep_previous=not psis)
         self.methods[run] = fit.method
+        if fit.method != "PSIS update":
+            self._current[run if fit.method == "MCMC" else fit.per_fit["base_run"]] = overrides
         count = f"{len(self.methods)}/{self.total}" if self.total else f"{len(self.methods)}"
         progress.say(f"{self.label} fit {count}, {run}: {OBTAINED[fit.method]} ({time.perf_counter() - start:.1f} s)")
         return fit
@@ -262,17 +316,33 @@ class IncrementalSampler:
             update = psis_resample(log_ratio, self.sampling["seed"])
         except ValueError as error:
             return None, f"no Pareto fit to the weights ({error})"
-        scaled = table.assign(
-            ess_bulk=table["ess_bulk"] * update.efficiency, ess_tail=table["ess_tail"] * update.efficiency
-        )
-        ess = float(scaled[["ess_bulk", "ess_tail"]].min().min())
-        if why := unreliable(update.pareto_k, ess, self.update, self.sampling["gates"]):
+        smallest = float(table[["ess_bulk", "ess_tail"]].min().min())
+        pareto_k, efficiency, matched = update.pareto_k, update.efficiency, None
+        why = unreliable(pareto_k, smallest * efficiency, self.update, self.sampling["gates"])
+        if why and self.update["moment_matching"] and base_run in self._current:
+            # the base's own posterior is known (fitted in this process): moment matching can move its draws
+            try:
+                matched, weighted = matched_update(
+                    self.functions, posterior, self._current[base_run], overrides, self.update["pareto_k_max"],
+                    self.sampling["gates"]["ess_min"] / smallest, self.sampling["seed"],
+                )  # fmt: skip
+            except ValueError as error:
+                return None, f"{why}; moment matching: no Pareto fit to the weights ({error})"
+            per_fit |= {"pareto_k_plain": pareto_k, "moment_matching_steps": weighted.steps}
+            pareto_k, efficiency = weighted.pareto_k, weighted.efficiency
+            if matched_why := unreliable(pareto_k, smallest * efficiency, self.update, self.sampling["gates"]):
+                return None, f"{why}; moment-matched in {_steps(weighted.steps)}: {matched_why}"
+        elif why:
             return None, why
+        scaled = table.assign(ess_bulk=table["ess_bulk"] * efficiency, ess_tail=table["ess_tail"] * efficiency)
         failures = self._stored_gates(scaled, per_fit, run, on_failure)
         if failures is None:
             return None, RETRY_STORED
-        per_fit |= {"pareto_k": update.pareto_k, "ess_update": ess}
-        resampled = take_draws(xr.merge([posterior, extra]), update.indices)
+        per_fit |= {"pareto_k": pareto_k, "ess_update": smallest * efficiency}
+        if matched is None:
+            resampled = take_draws(xr.merge([posterior, extra]), update.indices)
+        else:
+            resampled = xr.merge([matched, self.functions(matched, **overrides)[1]])
         return Fit(xr.DataTree.from_dict({"posterior": resampled}), "PSIS update", scaled, per_fit, failures), ""
 
     def _base(self, run: str) -> tuple[xr.Dataset, np.ndarray, dict] | None:
@@ -334,6 +404,11 @@ class IncrementalSampler:
 
     def _label(self, run: str) -> str:
         return self.label if run == "primary" else f"{self.label} ({run})"
+
+
+def _steps(count: int) -> str:
+    """'1 step', '3 steps': moment matching's affine maps."""
+    return f"{count} step{'s' * (count != 1)}"
 
 
 def previous_fit(run: str) -> str:

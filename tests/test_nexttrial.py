@@ -15,6 +15,7 @@ from scipy import stats
 
 from irsynth.evidence_set import evidence_data
 from irsynth.nexttrial import (
+    MOMENT_MATCHED,
     UNRESOLVED,
     TrialUpdater,
     batch_seed,
@@ -66,7 +67,7 @@ def conjugate_updater() -> TrialUpdater:
     def overrides(y, var):
         return {"y": 0.0, "v": 1.0, "left_out": 1.0} if y is None else {"y": y, "v": var, "left_out": 0.0}
 
-    update = {"method": "importance_sampling", "pareto_k_max": 0.5}
+    update = {"method": "importance_sampling", "pareto_k_max": 0.5, "moment_matching": False}
     return TrialUpdater(model, posterior, DRAWS, SAMPLING, update, overrides, lambda p: p["mu"].values.ravel())
 
 
@@ -139,6 +140,20 @@ def test_a_closed_form_log_likelihood_gives_the_models_updates_and_a_wrong_one_i
     for (a, _), (b, _) in zip(evaluated, closed):
         assert (a is None and b is None) or np.array_equal(a.effect, b.effect)
     assert sum(update is not None for update, _ in closed) >= 2
+
+
+def test_a_trial_plain_psis_cannot_add_is_added_by_moment_matching_to_the_conjugate_posterior():
+    base = conjugate_updater()
+    y, var = 0.4, 0.002  # far above the stored posterior, and precise
+    assert base.psis(y, var, seed=2)[0] is None
+    settings = {**base.update_settings, "moment_matching": True}
+    updater = TrialUpdater(base.model, base.posterior, DRAWS, SAMPLING, settings, base.overrides, base.effect_of)
+    update, pareto_k = updater.psis(y, var, seed=2)
+    assert update.method == MOMENT_MATCHED and update.pareto_k == pareto_k <= 0.5
+    precision = 1 / S0**2 + 1 / (TAU**2 + var)
+    mean = (M0 / S0**2 + y / (TAU**2 + var)) / precision
+    assert update.effect.mean() == pytest.approx(mean, abs=0.01)
+    assert update.effect.std() == pytest.approx(precision**-0.5, rel=0.05)
 
 
 def test_refits_where_psis_is_unreliable_use_the_refit_settings():

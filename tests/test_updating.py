@@ -31,7 +31,7 @@ SAMPLING = {
     "seed": 11,
     "gates": {"r_hat_max": 1.01, "ess_min": 400, "divergences_max": 0, "bfmi_min": 0.3},
 }
-UPDATE = {"method": "importance_sampling", "pareto_k_max": 0.5}
+UPDATE = {"method": "importance_sampling", "pareto_k_max": 0.5, "moment_matching": False}
 Z = np.array([0.8, -1.1, 1.5])  # data of the scale parameter (unchanged throughout)
 
 
@@ -199,6 +199,30 @@ def test_runs_other_than_the_primary_are_sampled_with_the_refit_settings(stored,
     assert again.method == "unchanged" and again.trace.posterior.sizes["draw"] == 700
     near = fresh().fit("near", "stop", fallback_base="primary", y=[*Y, 0.1], se=[*SE, 0.6])
     assert near.method == "PSIS update" and near.trace.posterior.sizes["draw"] == SAMPLING["draws"]
+
+
+def test_an_update_from_this_runs_primary_is_moment_matched_where_plain_psis_is_unreliable(stored, cache):
+    """Moment matching needs the base's posterior as a function: the primary fitted (or re-used) in this process has
+    one; a stored fit of an earlier process has only its draws, so a run that plain PSIS cannot serve is sampled."""
+    update = {**UPDATE, "moment_matching": True}
+    y, se = [*Y, 1.5], [*SE, 0.2]
+    fits = sampler(normal_model(Y, SE), cache, update, label="fit1")
+    assert fits.fit("primary", "stop").method == "unchanged"
+    matched = fits.fit("shifted", "stop", fallback_base="primary", y=y, se=se)
+    assert matched.method == "PSIS update" and matched.per_fit["pareto_k_plain"] > 0.5
+    assert matched.per_fit["pareto_k"] <= 0.5 and matched.per_fit["moment_matching_steps"] >= 1
+    assert "moment-matched in" in matched.description and matched.columns["updated_from"] == "fit0"
+    mu_mean, mu_sd, scale = summary(matched)
+    assert (mu_mean, mu_sd) == pytest.approx(conjugate(y, se), abs=0.02)
+    assert scale == pytest.approx(scale_mean(), abs=0.03)
+    assert np.allclose(matched.trace.posterior["ratio"], np.exp(matched.trace.posterior["mu"]))
+    # without the primary fitted in this process, or with moment matching off: plain PSIS only, then MCMC
+    for run, settings in (("shifted, earlier primary", update), ("shifted, moment matching off", UPDATE)):
+        fresh = sampler(normal_model(Y, SE), cache, settings, label="fit2")
+        if settings is UPDATE:
+            fresh.fit("primary", "stop")
+        fit = fresh.fit(run, "stop", fallback_base="primary", y=y, se=se)
+        assert fit.method == "MCMC" and "moment" not in fit.description
 
 
 @pytest.mark.parametrize("change", ["method mcmc", "other draws", "damaged cache"])
