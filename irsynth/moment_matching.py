@@ -39,8 +39,12 @@ class Weighted:
 
     @property
     def efficiency(self) -> float:
-        """1 / sum(w^2) / S: the share of the draws the weights keep."""
-        return float(1.0 / np.sum(np.exp(2 * self.log_weights)) / len(self.log_weights))
+        return efficiency(self.log_weights)
+
+
+def efficiency(log_weights: np.ndarray) -> float:
+    """1 / sum(w^2) / S of normalised log weights: the share of the draws the weights keep."""
+    return float(1.0 / np.sum(np.exp(2 * log_weights)) / len(log_weights))
 
 
 def smoothed(log_ratio: np.ndarray, r_eff: float) -> tuple[np.ndarray, float]:

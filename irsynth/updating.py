@@ -48,7 +48,7 @@ from irsynth.fitting import (
     sample_with,
     settings_text,
 )
-from irsynth.moment_matching import Weighted, moment_match, relative_efficiency, resample, smoothed
+from irsynth.moment_matching import Weighted, efficiency, moment_match, relative_efficiency, resample, smoothed
 from irsynth.provenance import atomic_path
 from irsynth.unconstrained import Unconstrained
 
@@ -115,7 +115,7 @@ def psis_resample(log_ratio: np.ndarray, seed: int) -> Reweighting:
     them. The tail length uses r_eff, the relative MCMC efficiency of the raw weights (as the loo package does).
     Raises ValueError where the weights' tail cannot be fitted (ties)."""
     log_weights, k = smoothed(np.ravel(log_ratio), relative_efficiency(log_ratio))
-    return Reweighting(resample(log_weights, seed), k, 1.0 / float(np.sum(np.exp(2 * log_weights))) / log_weights.size)
+    return Reweighting(resample(log_weights, seed), k, efficiency(log_weights))
 
 
 def matched_update(
@@ -317,8 +317,8 @@ class IncrementalSampler:
         except ValueError as error:
             return None, f"no Pareto fit to the weights ({error})"
         smallest = float(table[["ess_bulk", "ess_tail"]].min().min())
-        pareto_k, efficiency, matched = update.pareto_k, update.efficiency, None
-        why = unreliable(pareto_k, smallest * efficiency, self.update, self.sampling["gates"])
+        pareto_k, kept, matched = update.pareto_k, update.efficiency, None
+        why = unreliable(pareto_k, smallest * kept, self.update, self.sampling["gates"])
         if why and self.update["moment_matching"] and base_run in self._current:
             # the base's own posterior is known (fitted in this process): moment matching can move its draws
             try:
@@ -329,16 +329,16 @@ class IncrementalSampler:
             except ValueError as error:
                 return None, f"{why}; moment matching: no Pareto fit to the weights ({error})"
             per_fit |= {"pareto_k_plain": pareto_k, "moment_matching_steps": weighted.steps}
-            pareto_k, efficiency = weighted.pareto_k, weighted.efficiency
-            if matched_why := unreliable(pareto_k, smallest * efficiency, self.update, self.sampling["gates"]):
+            pareto_k, kept = weighted.pareto_k, weighted.efficiency
+            if matched_why := unreliable(pareto_k, smallest * kept, self.update, self.sampling["gates"]):
                 return None, f"{why}; moment-matched in {_steps(weighted.steps)}: {matched_why}"
         elif why:
             return None, why
-        scaled = table.assign(ess_bulk=table["ess_bulk"] * efficiency, ess_tail=table["ess_tail"] * efficiency)
+        scaled = table.assign(ess_bulk=table["ess_bulk"] * kept, ess_tail=table["ess_tail"] * kept)
         failures = self._stored_gates(scaled, per_fit, run, on_failure)
         if failures is None:
             return None, RETRY_STORED
-        per_fit |= {"pareto_k": pareto_k, "ess_update": smallest * efficiency}
+        per_fit |= {"pareto_k": pareto_k, "ess_update": smallest * kept}
         if matched is None:
             resampled = take_draws(xr.merge([posterior, extra]), update.indices)
         else:
