@@ -5,7 +5,7 @@ Gelman, Yao & Gabry 2024, JMLR 25(72)); it fails (Pareto k high) when the target
 q. Importance-weighted moment matching (Paananen, Piironen, Buerkner & Vehtari 2021, Stat Comput 31:16; the
 algorithm of loo::loo_moment_match and arviz_stats.loo_moment_match, here for any target, not only a leave-one-out
 posterior) moves the draws by affine maps x = A u + b that match their mean, then marginal variances, then covariance
-to the importance-weighted ones, accepting a map only where it lowers k. The moved draws come from q_T(x) =
+to the importance-weighted ones, accepting a map only where it improves the weights. The moved draws come from q_T(x) =
 q(A^-1 (x - b)) / |det A|, so their log weights are log p(x) - log q(u) + const. The final estimate splits the
 draws: the first half moved by the whole map T, the second half left as drawn, both weighted against the mixture
 (q + q_T) / 2 (multiple importance sampling), which removes the bias of adapting T to the same draws. That needs q
@@ -96,25 +96,26 @@ def _covariance(points, log_weights):
 
 def moment_match(
     draws: np.ndarray,
+    chains: int,
     log_target: Callable[[np.ndarray], np.ndarray],
     log_proposal: Callable[[np.ndarray], np.ndarray],
-    log_proposal_at_draws: np.ndarray,
-    r_eff: float,
     k_max: float,
     min_efficiency: float = 0.0,
     max_steps: int = MAX_STEPS,
 ) -> Weighted:
     """A weighted sample of the target (unnormalised log density `log_target`, a function of S x d points) from
-    `draws` (S x d) of the proposal: plain PSIS where its Pareto k is at most `k_max` and its efficiency at least
-    `min_efficiency`, else moment matching and the split estimate (module docstring). A map is accepted where it
-    lowers k, or, once k is at most `k_max`, where it raises the efficiency and keeps k there (loo matches on k
-    alone; the living review also needs the weights' ESS), until the weights meet both or no map improves them. The
-    returned split estimate's own k and efficiency are the ones to check (loo reports the last map's k). The
-    covariance map is tried where S >= 10 d, as loo does. Raises ValueError where no Pareto tail can be fitted to
-    the plain weights."""
+    MCMC `draws` (S x d, `chains` chains one after the other) of the proposal: plain PSIS where its Pareto k is at
+    most `k_max` and its efficiency at least `min_efficiency`, else moment matching and the split estimate (module
+    docstring). A map is accepted where it lowers k, or, once k is at most `k_max`, where it raises the efficiency
+    and keeps k there (loo matches on k alone; the living review also needs the weights' ESS), until the weights
+    meet both or no map improves them. The returned split estimate's own k and efficiency are the ones to check
+    (loo reports the last map's k). The covariance map is tried where S >= 10 d, as loo does. Each density is
+    evaluated once per point. Raises ValueError where no Pareto tail can be fitted to the plain weights."""
+    target_at_draws, proposal_at_draws = log_target(draws), log_proposal(draws)
+    r_eff = relative_efficiency((target_at_draws - proposal_at_draws).reshape(chains, -1))
 
-    def weighted(points: np.ndarray, steps: int) -> Weighted:
-        return Weighted(points, *smoothed(log_target(points) - log_proposal_at_draws, r_eff), steps)
+    def weighted(points: np.ndarray, target: np.ndarray, steps: int) -> tuple[Weighted, np.ndarray]:
+        return Weighted(points, *smoothed(target - proposal_at_draws, r_eff), steps), target
 
     def good(w: Weighted) -> bool:
         return w.pareto_k <= k_max and w.efficiency >= min_efficiency
@@ -124,17 +125,7 @@ def moment_match(
             return new.pareto_k < old.pareto_k
         return new.pareto_k <= k_max and new.efficiency > old.efficiency
 
-    def split(w: Weighted, matrix: np.ndarray, offset: np.ndarray) -> Weighted:
-        """The first half of the draws moved by the whole map x = matrix u + offset, the second half as drawn,
-        weighted against the mixture of both proposals."""
-        half = len(draws) // 2
-        mixed = np.concatenate([draws[:half] @ matrix.T + offset, draws[half:]])
-        inverse = np.linalg.solve(matrix, (mixed - offset).T).T
-        _, log_det = np.linalg.slogdet(matrix)
-        log_mixture = np.logaddexp(log_proposal(mixed), log_proposal(inverse) - log_det)
-        return Weighted(mixed, *smoothed(log_target(mixed) - log_mixture, r_eff), w.steps)
-
-    current = weighted(draws, 0)
+    current, target = weighted(draws, target_at_draws, 0)
     n, d = draws.shape
     maps = [_shift, _scale] + [_covariance] * (n >= 10 * d)
     matrix, offset = np.eye(d), np.zeros(d)
@@ -142,15 +133,29 @@ def moment_match(
         for fitted_map in maps:
             try:
                 a, b = fitted_map(current.points, current.log_weights)
-                candidate = weighted(current.points @ a.T + b, current.steps + 1)
+                moved = current.points @ a.T + b
+                candidate, moved_target = weighted(moved, log_target(moved), current.steps + 1)
             except (np.linalg.LinAlgError, ValueError):
                 continue
             if better(candidate, current):
-                current, matrix, offset = candidate, a @ matrix, a @ offset + b
+                current, target, matrix, offset = candidate, moved_target, a @ matrix, a @ offset + b
                 break
         else:
             break
-    return split(current, matrix, offset) if current.steps else current
+    if not current.steps:
+        return current
+    # the split estimate: the first half of the draws moved by the whole map T (x = matrix u + offset), the second
+    # half as drawn, each weighted against the mixture of q and q_T, q_T(x) = q(T^-1 x) / |det matrix|; of the
+    # densities it needs, only q at the moved half and at T^-1 of the second half are new
+    half = n // 2
+    mixed = np.concatenate([current.points[:half], draws[half:]])
+    unmoved = np.linalg.solve(matrix, (draws[half:] - offset).T).T
+    new = log_proposal(np.concatenate([current.points[:half], unmoved]))
+    _, log_det = np.linalg.slogdet(matrix)
+    at_mixed = np.concatenate([new[:half], proposal_at_draws[half:]])
+    at_inverse = np.concatenate([proposal_at_draws[:half], new[half:]]) - log_det
+    log_ratio = np.concatenate([target[:half], target_at_draws[half:]]) - np.logaddexp(at_mixed, at_inverse)
+    return Weighted(mixed, *smoothed(log_ratio, r_eff), current.steps)
 
 
 def resample(log_weights: np.ndarray, seed: int) -> np.ndarray:

@@ -131,7 +131,8 @@ def matched_update(
     PSIS with moment matching (irsynth.moment_matching) on the unconstrained scale: resampled draws of the free
     variables (chain x draw), and the weighted sample they come from. Needs the draws' own posterior as a function,
     which `base` gives; `k_max` and `min_efficiency` say when the weights are good enough. Raises ValueError where
-    no Pareto tail can be fitted to the plain weights."""
+    no Pareto tail can be fitted to the plain weights, or a transform of the model does not allow the flat
+    unconstrained form."""
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
     space = functions.space
     start = space.flat({name: posterior[name].values.reshape(chains * draws, *posterior[name].shape[2:])
@@ -141,10 +142,8 @@ def matched_update(
         values, log_jacobian = space.values(points)
         return functions.log_density(values, overrides) + log_jacobian
 
-    at_draws = log_density(start, base)
-    r_eff = relative_efficiency((log_density(start, target) - at_draws).reshape(chains, draws))
     weighted = moment_match(
-        start, lambda x: log_density(x, target), lambda x: log_density(x, base), at_draws, r_eff, k_max, min_efficiency
+        start, chains, lambda x: log_density(x, target), lambda x: log_density(x, base), k_max, min_efficiency
     )
     values, _ = space.values(weighted.points[resample(weighted.log_weights, seed)])
     dims = {name: posterior[name].dims for name in functions.free}
@@ -327,7 +326,7 @@ class IncrementalSampler:
                     self.sampling["gates"]["ess_min"] / smallest, self.sampling["seed"],
                 )  # fmt: skip
             except ValueError as error:
-                return None, f"{why}; moment matching: no Pareto fit to the weights ({error})"
+                return None, f"{why}; moment matching not possible ({error})"
             per_fit |= {"pareto_k_plain": pareto_k, "moment_matching_steps": weighted.steps}
             pareto_k, kept = weighted.pareto_k, weighted.efficiency
             if matched_why := unreliable(pareto_k, smallest * kept, self.update, self.sampling["gates"]):
