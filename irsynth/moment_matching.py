@@ -29,13 +29,14 @@ MAX_STEPS = 30  # affine maps accepted at most (loo's max_iters)
 
 @dataclass
 class Weighted:
-    """A weighted sample of the target: points (S x d), PSIS-smoothed normalised log weights, their Pareto k, and how
-    many affine maps moved the points (0: the proposal's draws, plain PSIS)."""
+    """A weighted sample of the target: points (S x d), PSIS-smoothed normalised log weights, their Pareto k, how
+    many affine maps moved the points (0: the proposal's draws, plain PSIS), and the Pareto k of the plain weights."""
 
     points: np.ndarray
     log_weights: np.ndarray
     pareto_k: float
     steps: int
+    plain_k: float = np.nan
 
     @property
     def efficiency(self) -> float:
@@ -126,6 +127,7 @@ def moment_match(
         return new.pareto_k <= k_max and new.efficiency > old.efficiency
 
     current, target = weighted(draws, target_at_draws, 0)
+    plain_k = current.plain_k = current.pareto_k
     n, d = draws.shape
     maps = [_shift, _scale] + [_covariance] * (n >= 10 * d)
     matrix, offset = np.eye(d), np.zeros(d)
@@ -155,7 +157,7 @@ def moment_match(
     at_mixed = np.concatenate([new[:half], proposal_at_draws[half:]])
     at_inverse = np.concatenate([proposal_at_draws[:half], new[half:]]) - log_det
     log_ratio = np.concatenate([target[:half], target_at_draws[half:]]) - np.logaddexp(at_mixed, at_inverse)
-    return Weighted(mixed, *smoothed(log_ratio, r_eff), current.steps)
+    return Weighted(mixed, *smoothed(log_ratio, r_eff), current.steps, plain_k)
 
 
 def resample(log_weights: np.ndarray, seed: int) -> np.ndarray:

@@ -268,10 +268,16 @@ class IncrementalSampler:
         start, fit, rejected = time.perf_counter(), None, []
         if self.update["method"] == "importance_sampling" and self.cache is not None:
             fallbacks = (fallback_base, previous_fit(fallback_base)) if fallback_base is not None else ()
-            for base_run in dict.fromkeys((run, *fallbacks)):
+            bases = list(dict.fromkeys((run, *fallbacks)))
+            # a stored fit re-used unchanged or reweighted first, from any base; then moment matching, from a base
+            # whose posterior is known as a function (fitted or re-used in this process)
+            matching = psis and self.update["moment_matching"]
+            attempts = [(b, False) for b in bases] + [(b, True) for b in bases if matching and b in self._current]
+            for base_run, matched in attempts:
                 if fit is None:
-                    fit, reason = self._update(run, base_run, on_failure, overrides, psis)
-                    rejected += [f"from {base_run}: {reason}"] if reason else []
+                    fit, reason = self._update(run, base_run, on_failure, overrides, psis, matched)
+                    how = ", moment-matched" if matched else ""
+                    rejected += [f"from {base_run}{how}: {reason}"] if reason else []
         fit = fit or self._mcmc(run, on_failure, overrides, rejected, keep_previous=not psis)
         self.methods[run] = fit.method
         if fit.method != "PSIS update":
@@ -287,9 +293,12 @@ class IncrementalSampler:
             f"{count} {kind}{'s' * (count > 1)}" for kind, count in pd.Series(kinds).value_counts().items()
         )
 
-    def _update(self, run: str, base_run: str, on_failure: str, overrides: dict, psis: bool) -> tuple[Fit | None, str]:
-        """The update of `base_run`'s stored fit (without `psis`: only the stored fit unchanged), or None and why not
-        (blank: there is no usable stored fit).
+    def _update(
+        self, run: str, base_run: str, on_failure: str, overrides: dict, psis: bool, matched: bool = False
+    ) -> tuple[Fit | None, str]:
+        """The update of `base_run`'s stored fit (without `psis`: only the stored fit unchanged; with `matched`, by
+        moment matching, which needs the base's posterior as a function: a base in self._current), or None and why
+        not (blank: there is no usable stored fit).
 
         An update's ESS per parameter is the stored fit's times the weights' efficiency 1 / sum(w^2) / S; it must
         pass the ESS gate, with Pareto k <= pareto_k_max. The stored fit's other diagnostics (R-hat, divergences,
@@ -302,46 +311,44 @@ class IncrementalSampler:
         posterior, stored_log_density, meta = base
         table = pd.DataFrame(meta["diagnostics"]["data"], columns=meta["diagnostics"]["columns"])
         per_fit = dict(meta["per_fit"], base=meta["fitted"], base_run=base_run, run=run)
-        log_density, extra = self.functions(posterior, **overrides)
-        log_ratio = log_density - stored_log_density
-        if np.ptp(log_ratio) < UNCHANGED_TOLERANCE:
-            failures = self._stored_gates(table, per_fit, run, on_failure)
-            if failures is None:
-                return None, RETRY_STORED
-            return Fit(_trace(posterior, extra), "unchanged", table, per_fit, failures), ""
-        if not psis:
-            return None, NOT_UPDATED
-        try:
-            update = psis_resample(log_ratio, self.sampling["seed"])
-        except ValueError as error:
-            return None, f"no Pareto fit to the weights ({error})"
         smallest = float(table[["ess_bulk", "ess_tail"]].min().min())
-        pareto_k, kept, matched = update.pareto_k, update.efficiency, None
-        why = unreliable(pareto_k, smallest * kept, self.update, self.sampling["gates"])
-        if why and self.update["moment_matching"] and base_run in self._current:
-            # the base's own posterior is known (fitted in this process): moment matching can move its draws
+        seed = self.sampling["seed"]
+        if matched:
             try:
-                matched, weighted = matched_update(
+                draws, weighted = matched_update(
                     self.functions, posterior, self._current[base_run], overrides, self.update["pareto_k_max"],
-                    self.sampling["gates"]["ess_min"] / smallest, self.sampling["seed"],
+                    self.sampling["gates"]["ess_min"] / smallest, seed,
                 )  # fmt: skip
             except ValueError as error:
-                return None, f"{why}; moment matching not possible ({error})"
-            per_fit |= {"pareto_k_plain": pareto_k, "moment_matching_steps": weighted.steps}
+                return None, f"not possible ({error})"
             pareto_k, kept = weighted.pareto_k, weighted.efficiency
-            if matched_why := unreliable(pareto_k, smallest * kept, self.update, self.sampling["gates"]):
-                return None, f"{why}; moment-matched in {_steps(weighted.steps)}: {matched_why}"
-        elif why:
-            return None, why
+            per_fit |= {"pareto_k_plain": weighted.plain_k, "moment_matching_steps": weighted.steps}
+        else:
+            log_density, extra = self.functions(posterior, **overrides)
+            log_ratio = log_density - stored_log_density
+            if np.ptp(log_ratio) < UNCHANGED_TOLERANCE:
+                failures = self._stored_gates(table, per_fit, run, on_failure)
+                if failures is None:
+                    return None, RETRY_STORED
+                return Fit(_trace(posterior, extra), "unchanged", table, per_fit, failures), ""
+            if not psis:
+                return None, NOT_UPDATED
+            try:
+                update = psis_resample(log_ratio, seed)
+            except ValueError as error:
+                return None, f"no Pareto fit to the weights ({error})"
+            pareto_k, kept = update.pareto_k, update.efficiency
+        if why := unreliable(pareto_k, smallest * kept, self.update, self.sampling["gates"]):
+            return None, f"{_steps(weighted.steps)}, {why}" if matched else why
         scaled = table.assign(ess_bulk=table["ess_bulk"] * kept, ess_tail=table["ess_tail"] * kept)
         failures = self._stored_gates(scaled, per_fit, run, on_failure)
         if failures is None:
             return None, RETRY_STORED
         per_fit |= {"pareto_k": pareto_k, "ess_update": smallest * kept}
-        if matched is None:
-            resampled = take_draws(xr.merge([posterior, extra]), update.indices)
+        if matched:
+            resampled = xr.merge([draws, self.functions(draws, **overrides)[1]])
         else:
-            resampled = xr.merge([matched, self.functions(matched, **overrides)[1]])
+            resampled = take_draws(xr.merge([posterior, extra]), update.indices)
         return Fit(xr.DataTree.from_dict({"posterior": resampled}), "PSIS update", scaled, per_fit, failures), ""
 
     def _base(self, run: str) -> tuple[xr.Dataset, np.ndarray, dict] | None:

@@ -154,11 +154,14 @@ def test_a_run_fitted_without_psis_is_sampled_when_it_changes_and_re_used_when_n
     assert summary(fit)[:2] == pytest.approx(conjugate(y, se), abs=0.02)
 
 
-def test_the_fit_a_sampled_primary_replaces_stays_a_fallback_of_the_other_runs(stored, cache):
-    y, se = [*Y, 3.0], [*SE, 0.05]  # far from the stored fit: the primary is sampled again
-    fits = sampler(normal_model(y, se), cache, label="fit1")
+@pytest.mark.parametrize("matching", [False, True])
+def test_the_fit_a_sampled_primary_replaces_stays_a_fallback_of_the_other_runs(stored, cache, matching):
+    """Its posterior re-used unchanged comes before any update, moment-matched ones from this run's primary too
+    (which the new observation, 1.5 +- 0.2, leaves within reach of moment matching, not of plain PSIS)."""
+    y, se = [*Y, 1.5], [*SE, 0.2]  # the primary is sampled again (psis=False)
+    fits = sampler(normal_model(y, se), cache, {**UPDATE, "moment_matching": matching}, label="fit1")
     assert fits.fit("primary", "stop", psis=False).method == "MCMC"
-    # a run without the new observation: the new primary cannot serve it, the fit the primary replaced is its posterior
+    # a run without the new observation: the fit the primary replaced is its posterior
     old = fits.fit("without the third", "stop", fallback_base="primary", y=[*Y, 0.0], se=[*SE, 1e6])
     assert old.method == "unchanged"
     assert old.description == f"MCMC (the stored fit of run '{previous_fit('primary')}', whose posterior this is)"
