@@ -12,7 +12,7 @@ from pytensor.graph.replace import vectorize_graph
 from irsynth import compile_cache
 
 
-def draws_function(model: pm.Model, outputs: Callable[[pm.Model], list], mode=None):
+def draws_function(model: pm.Model, outputs: Callable[[pm.Model], list]):
     """(compiled function, plain model): the function maps the free variables' draws (in model.free_RVs order, draws
     first, on the constrained scale) to `outputs(plain)` at every draw, where `plain` is `model` without value
     transforms (so a log density has no Jacobian term); its pm.Data are read at each call. Compiled through
@@ -21,4 +21,4 @@ def draws_function(model: pm.Model, outputs: Callable[[pm.Model], list], mode=No
     values = [plain.rvs_to_values[plain[rv.name]] for rv in model.free_RVs]
     batched = [pt.tensor(v.name, dtype=v.dtype, shape=(None, *v.type.shape)) for v in values]
     graphs = vectorize_graph(plain.replace_rvs_by_values(outputs(plain)), replace=dict(zip(values, batched)))
-    return compile_cache.function(batched, graphs, on_unused_input="ignore", mode=mode), plain
+    return compile_cache.function(batched, graphs, on_unused_input="ignore"), plain
