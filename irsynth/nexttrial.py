@@ -117,10 +117,10 @@ class TrialUpdater:
         update, pareto_k = self.psis(y, var, seed)
         return update or self.mcmc(y, var, seed, pareto_k)
 
-    def psis(self, y: float, var: float, seed: int) -> tuple[Update | None, float]:
-        """The PSIS update of the stored fit, moment-matched where plain PSIS is unreliable (irsynth.moment_matching),
-        or None where the living review's rule (irsynth.updating.unreliable) finds both unreliable; and the Pareto k
-        of the weights tried last."""
+    def psis(self, y: float, var: float, seed: int, matching: bool = True) -> tuple[Update | None, float]:
+        """The PSIS update of the stored fit, moment-matched where plain PSIS is unreliable (irsynth.moment_matching;
+        with `matching` and evidence_model.update.moment_matching), or None where the living review's rule
+        (irsynth.updating.unreliable) finds it unreliable; and the Pareto k of the weights tried last."""
         from irsynth.updating import matched_update, psis_resample, unreliable
 
         try:
@@ -130,7 +130,7 @@ class TrialUpdater:
         settings, gates = self.update_settings, self.sampling["gates"]
         if not unreliable(weights.pareto_k, self.ess * weights.efficiency, settings, gates):
             return Update(self.effect[weights.indices], "PSIS update", weights.pareto_k), weights.pareto_k
-        if not settings["moment_matching"]:
+        if not (matching and settings["moment_matching"]):
             return None, weights.pareto_k
         try:
             target = self.overrides(y, var)
@@ -337,7 +337,7 @@ def funnel_grid(updater: TrialUpdater, predictive, config: dict) -> pd.DataFrame
             beyond = None
             for j in order:
                 y = float(estimates[j])
-                result, pareto_k = updater.psis(y, float(se**2), settings["seed"])
+                result, pareto_k = updater.psis(y, float(se**2), settings["seed"], grid["moment_matching"])
                 row = {"estimate": y, "se": se, "p_meaningful": np.nan, "conclusion": beyond, "pareto_k": pareto_k,
                        "gates": "", **current}  # fmt: skip
                 if result is None and (beyond is not None or budget == 0):

@@ -50,7 +50,13 @@ CONFIG = {
     "next_trial": {
         "conclusive": CONCLUSIVE,
         "seed": 5,
-        "funnel": {"effects": 15, "standard_errors": 4, "n_per_arm_range": [20, 500], "max_mcmc": 2},
+        "funnel": {
+            "effects": 15,
+            "standard_errors": 4,
+            "n_per_arm_range": [20, 500],
+            "max_mcmc": 2,
+            "moment_matching": False,
+        },
     },
 }
 
@@ -172,8 +178,18 @@ def test_a_batch_is_reproducible_from_its_seed_alone(updater):
     assert not np.allclose(first["estimate"], other["estimate"])
 
 
-def test_extended_funnel_regions_match_the_closed_form(updater):
-    grid = funnel_grid(updater, predictive(updater), CONFIG)
+@pytest.mark.parametrize("matching", [False, True])
+def test_extended_funnel_regions_match_the_closed_form(updater, matching):
+    """With moment matching (funnel and update settings on), cells plain PSIS cannot resolve are moment-matched."""
+    config = CONFIG
+    if matching:
+        settings = {**updater.update_settings, "moment_matching": True}
+        updater = TrialUpdater(updater.model, updater.posterior, DRAWS, SAMPLING, settings, updater.overrides,
+                               updater.effect_of)  # fmt: skip
+        funnel = {**CONFIG["next_trial"]["funnel"], "moment_matching": True}
+        config = {**CONFIG, "next_trial": {**CONFIG["next_trial"], "funnel": funnel}}
+    grid = funnel_grid(updater, predictive(updater), config)
+    assert (grid["method"] == MOMENT_MATCHED).any() == matching
     assert set(grid["conclusion"]) == {-1, 0, 1}  # the plane holds every conclusion
     var = TAU**2 + grid["se"] ** 2
     precision = 1 / S0**2 + 1 / var
@@ -251,7 +267,8 @@ def test_updates_and_the_funnel_contour_agree_with_mcmc_refits(workspace, config
     assert compared == 3
 
     settings = {**config, "next_trial": {**config["next_trial"], "funnel": {
-        "effects": 21, "standard_errors": 2, "n_per_arm_range": [30, 300], "max_mcmc": 0}}}  # fmt: skip
+        "effects": 21, "standard_errors": 2, "n_per_arm_range": [30, 300], "max_mcmc": 0, "moment_matching": False,
+    }}}  # fmt: skip
     grid = funnel_grid(updater, (m, tau, s), settings)
     row = grid[grid["se"] == grid["se"].min()].reset_index(drop=True)
     changes = np.flatnonzero(np.diff(row["conclusion"]) != 0)

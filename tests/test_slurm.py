@@ -44,7 +44,13 @@ TARGETS = {
             "next_trial": {
                 "simulations": 10,
                 "batch_size": 5,
-                "funnel": {"effects": 5, "standard_errors": 3, "n_per_arm_range": [10, 1000], "max_mcmc": 0},
+                "funnel": {
+                    "effects": 5,
+                    "standard_errors": 3,
+                    "n_per_arm_range": [10, 1000],
+                    "max_mcmc": 0,
+                    "moment_matching": False,
+                },
             }
         },
         ["next_trial_design", "next_trial_batch"],
