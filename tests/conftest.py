@@ -16,6 +16,7 @@ from filelock import FileLock
 from irsynth.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("NUMBA_OPT", "1")  # as the Snakefile sets it for every job: before numba is first imported
 
 
 @pytest.fixture
