@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 from pymc.model.transform.conditioning import remove_value_transforms
 from pytensor.graph.replace import vectorize_graph
 
 from irsynth import compile_cache
+
+
+def flat_draws(dataset, names: list[str]) -> dict[str, np.ndarray]:
+    """The draws of `names` in `dataset` (chain x draw x ...), flattened over chains: name -> draws x ..."""
+    n = dataset.sizes["chain"] * dataset.sizes["draw"]
+    return {name: dataset[name].values.reshape(n, *dataset[name].shape[2:]) for name in names}
 
 
 def draws_function(model: pm.Model, outputs: Callable[[pm.Model], list]):

@@ -115,8 +115,10 @@ def moment_match(
     target_at_draws, proposal_at_draws = log_target(draws), log_proposal(draws)
     r_eff = relative_efficiency((target_at_draws - proposal_at_draws).reshape(chains, -1))
 
+    log_weights, plain_k = smoothed(target_at_draws - proposal_at_draws, r_eff)
+
     def weighted(points: np.ndarray, target: np.ndarray, steps: int) -> tuple[Weighted, np.ndarray]:
-        return Weighted(points, *smoothed(target - proposal_at_draws, r_eff), steps), target
+        return Weighted(points, *smoothed(target - proposal_at_draws, r_eff), steps, plain_k), target
 
     def good(w: Weighted) -> bool:
         return w.pareto_k <= k_max and w.efficiency >= min_efficiency
@@ -126,8 +128,7 @@ def moment_match(
             return new.pareto_k < old.pareto_k
         return new.pareto_k <= k_max and new.efficiency > old.efficiency
 
-    current, target = weighted(draws, target_at_draws, 0)
-    plain_k = current.plain_k = current.pareto_k
+    current, target = Weighted(draws, log_weights, plain_k, 0, plain_k), target_at_draws
     n, d = draws.shape
     maps = [_shift, _scale] + [_covariance] * (n >= 10 * d)
     matrix, offset = np.eye(d), np.zeros(d)

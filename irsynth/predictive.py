@@ -20,7 +20,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
-from irsynth.draws_function import draws_function
+from irsynth.draws_function import draws_function, flat_draws
 
 
 class Replicates:
@@ -54,7 +54,7 @@ def log_likelihood(trace, model: pm.Model) -> xr.DataTree:
     fn, _ = draws_function(model, lambda plain: plain.logp(vars=[plain[name] for name in observed], sum=False))
     posterior = trace["posterior"]
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
-    values = fn(*_flat(posterior, [rv.name for rv in model.free_RVs]).values())
+    values = fn(*flat_draws(posterior, [rv.name for rv in model.free_RVs]).values())
     group = xr.Dataset({
         name: (("chain", "draw", *(f"{name}_dim_{i}" for i in range(value.ndim - 1))),
                value.reshape(chains, draws, *value.shape[1:]))
@@ -63,11 +63,6 @@ def log_likelihood(trace, model: pm.Model) -> xr.DataTree:
     extended = trace.copy()
     extended["log_likelihood"] = xr.DataTree(group)
     return extended
-
-
-def _flat(dataset, names: list[str]) -> dict[str, np.ndarray]:
-    n = dataset.sizes["chain"] * dataset.sizes["draw"]
-    return {name: dataset[name].values.reshape(n, *dataset[name].shape[2:]) for name in names}
 
 
 def predictive_checks(
@@ -89,8 +84,8 @@ def predictive_checks(
         prior = pm.sample_prior_predictive(prior_draws, model=model, random_seed=seed, var_names=replicates.free)
     finally:
         forward.setLevel(level)
-    y_prior = replicates(_flat(prior["prior"], replicates.free), rng)
-    y_post = replicates(_flat(trace["posterior"], replicates.free), rng)
+    y_prior = replicates(flat_draws(prior["prior"], replicates.free), rng)
+    y_post = replicates(flat_draws(trace["posterior"], replicates.free), rng)
     loglik = log_likelihood(trace, model)
     rows, loo_rows = [], []
     for name in replicates.observed:

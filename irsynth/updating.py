@@ -37,7 +37,7 @@ import pymc as pm
 import xarray as xr
 
 from irsynth import progress
-from irsynth.draws_function import draws_function
+from irsynth.draws_function import draws_function, flat_draws
 from irsynth.fitting import (
     RETRY_KEYS,
     Sampler,
@@ -75,9 +75,8 @@ class PosteriorFunctions:
     def __call__(self, posterior: xr.Dataset, **overrides) -> tuple[np.ndarray, xr.Dataset]:
         """Log posterior (chain x draw) and the deterministics of `posterior`, under pm.Data `overrides`."""
         chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
-        inputs = [posterior[name].values.reshape(chains * draws, *posterior[name].shape[2:]) for name in self.free]
         with data_values(self.plain, overrides):
-            log_density, *values = self._fn(*inputs)
+            log_density, *values = self._fn(*flat_draws(posterior, self.free).values())
         dims = {name: self.model.named_vars_to_dims.get(name, ()) for name in self.deterministics}
         coords = {dim: list(self.model.coords[dim]) for names in dims.values() for dim in names}
         extra = xr.Dataset(
@@ -135,8 +134,7 @@ def matched_update(
     unconstrained form."""
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
     space = functions.space
-    start = space.flat({name: posterior[name].values.reshape(chains * draws, *posterior[name].shape[2:])
-                        for name in functions.free})  # fmt: skip
+    start = space.flat(flat_draws(posterior, functions.free))
 
     def log_density(points: np.ndarray, overrides: dict) -> np.ndarray:
         values, log_jacobian = space.values(points)
